@@ -1,0 +1,67 @@
+"""Command line: ask the coach, or (re)build the index.
+
+    python -m coach ask "KV Cache 的原理是什么？" [--history "earlier turn" ...] [--k 5] [--json]
+    python -m coach build-index [--rebuild]
+
+Exit codes: 0 answered or declined, 2 bad input or setup (message on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .corpus import CorpusError
+from .embedders import EmbedderError
+from .settings import Settings
+from .text import QueryError
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m coach", description="Interview Coach")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--history", action="append", default=[], help="an earlier user turn (repeatable, oldest first)")
+    ask.add_argument("--k", type=int, default=None, help="how many sections to retrieve")
+    ask.add_argument("--json", action="store_true", help="print JSON")
+    build = sub.add_parser("build-index", help="build the index in index/ (only if stale, unless --rebuild)")
+    build.add_argument("--rebuild", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        from .pipeline import build_coach, build_retriever
+
+        if args.cmd == "build-index":
+            _, status = build_retriever(settings, rebuild=args.rebuild)
+            print("\n".join(status))
+            return 0
+        coach, status = build_coach(settings)
+        answer = coach.ask(args.question, args.history, k=args.k)
+    except (QueryError, CorpusError, EmbedderError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({
+            "query": answer.question, "rewritten_query": answer.rewritten_query, "declined": answer.declined,
+            "decline_reason": answer.decline_reason,
+            "hits": [{"id": h.id, "title": h.title, "score": round(h.score, 6)} for h in answer.hits],
+            "mode": answer.mode, "rerank": answer.rerank_state, "answer": answer.text,
+            "citations": [{"id": c.id, "title": c.title} for c in answer.citations],
+            "suggestions": list(answer.suggestions), "notices": list(answer.notices),
+            "timings_ms": answer.timings_ms,
+        }, ensure_ascii=False, indent=2))
+        return 0
+    if args.verbose:
+        print("\n".join(f"# {line}" for line in status))
+    for n in answer.notices:
+        print(f"[notice] {n}")
+    print(answer.text)
+    if not answer.declined:
+        print("\nretrieved: " + ", ".join(f"{h.id} {h.title} ({h.score:.3f})" for h in answer.hits))
+    print(f"mode: {answer.mode} · rerank: {answer.rerank_state}")
+    return 0

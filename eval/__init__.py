@@ -1,0 +1,1 @@
+"""Evaluation scripts: recall@k tables (eval.recall), decline calibration (eval.calibrate)."""
