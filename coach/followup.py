@@ -36,10 +36,11 @@ def is_elliptical(query: str) -> bool:
     return bool(_REFERS_BACK.search(query)) or all(tok in GENERIC for tok in tokenize(query))
 
 
-def contextualize(query: str, history: Sequence[str] = ()) -> str:
-    """The standalone query: the last earlier turn + the follow-up, or the query itself."""
+def contextualize(query: str, history: Sequence[str] = (), force: bool = False) -> str:
+    """The standalone query: the last earlier turn + the follow-up, or the query itself
+    (``force=True`` joins them even when the query does not look elliptical)."""
     turns = [t for t in (normalize(h) for h in history) if t]
-    if not turns or not is_elliptical(query):
+    if not turns or not (force or is_elliptical(query)):
         return query
     anchor = turns[-1]
     # A chain of follow-ups ("那它呢" after "那缺点呢") leans on the last self-contained turn too.

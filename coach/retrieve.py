@@ -72,14 +72,18 @@ class Retriever:
         query = clean_query(question, self.settings.max_query_chars)
         rewritten = contextualize(query, history)
         timings = {"clean": _ms(t0)}
-
-        t = time.perf_counter()
-        tokens = tokenize(rewritten)
-        bm25 = self._bm25(tokens)
-        timings["bm25"] = _ms(t)
-        t = time.perf_counter()
-        dense, dense_chunks = self._dense(rewritten)
-        timings["dense"] = _ms(t)
+        tokens, bm25, dense, dense_chunks = self._signals(rewritten, timings)
+        confidence = self._confidence(tokens, bm25, dense)
+        if history and rewritten == query:
+            # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
+            # keep whichever reading the calibrated decline model is more confident about.
+            t_alt = time.perf_counter()
+            joined = contextualize(query, history, force=True)
+            alt = self._signals(joined, {})
+            alt_conf = self._confidence(*alt[:3])
+            if alt_conf > confidence:
+                rewritten, (tokens, bm25, dense, dense_chunks), confidence = joined, alt, alt_conf
+            timings["followup_check"] = _ms(t_alt)
 
         t = time.perf_counter()
         n = self.settings.candidates
@@ -93,8 +97,6 @@ class Retriever:
         else:
             fused = weighted(_top(dense, n), _top(bm25, n), self.settings.dense_weight)
         order = sorted(fused, key=lambda key: (-fused[key], key))[:n]
-        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
-        confidence = self.decline_model.probability(features)
         declined = confidence < self.decline_model.threshold
         timings["fuse_decline"] = _ms(t)
 
@@ -126,9 +128,25 @@ class Retriever:
         reason = ""
         if declined:
             reason = f"no section of the bank matches well enough (confidence {confidence:.2f} < {self.decline_model.threshold:.2f})"
-        return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings)
+        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
+        return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings, features)
 
     # -- per-stage scores, aggregated to sections by their best chunk ------------------------------
+    def _signals(self, text: str, timings: dict) -> tuple:
+        """(tokens, bm25 by section, dense by section, dense by chunk) for one query text."""
+        t = time.perf_counter()
+        tokens = tokenize(text)
+        bm25 = self._bm25(tokens)
+        timings["bm25"] = _ms(t)
+        t = time.perf_counter()
+        dense, dense_chunks = self._dense(text)
+        timings["dense"] = _ms(t)
+        return tokens, bm25, dense, dense_chunks
+
+    def _confidence(self, tokens: list[str], bm25: dict, dense: dict) -> float:
+        return self.decline_model.probability(
+            decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks)))
+
     def _bm25(self, tokens: list[str]) -> dict[str, float]:
         if not tokens:
             return {}

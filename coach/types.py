@@ -74,6 +74,7 @@ class Retrieval:
     confidence: float  # calibrated probability that the bank answers the query
     rerank_state: str  # "on (model)" or "off (why)"
     timings_ms: dict = field(default_factory=dict)
+    features: tuple[float, ...] = ()  # the decline signals (coach.decline.FEATURES order)
 
 
 @dataclass(frozen=True)

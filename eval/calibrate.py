@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coach.decline import FEATURES, calibration_path, decline_features, fit_decline_model
+from coach.decline import FEATURES, calibration_path, fit_decline_model
 from coach.pipeline import build_retriever
 from coach.settings import Settings
 
@@ -23,18 +23,8 @@ from .dataset import load_queries
 
 
 def features_of(retriever, queries):
-    """Feature vectors exactly as Retriever.retrieve computes them."""
-    from coach.followup import contextualize
-    from coach.text import clean_query, tokenize
-
-    out = []
-    for q in queries:
-        text = contextualize(clean_query(q.query), q.history)
-        tokens = tokenize(text)
-        dense, _ = retriever._dense(text)
-        out.append(decline_features(dense, retriever._bm25(tokens), tokens, retriever.index.bm25.idf,
-                                    len(retriever.index.chunks)))
-    return out
+    """Decline features exactly as Retriever.retrieve computed them (history included)."""
+    return [retriever.retrieve(q.query, q.history, k=1, rerank=False).features for q in queries]
 
 
 def operating_point(model, feats, queries) -> tuple[float, float]:

@@ -1,0 +1,144 @@
+"""Answer -> Slack messages: mrkdwn, citation context blocks, and Slack's size limits.
+
+Pure functions, no slack_bolt import.  ``to_mrkdwn("**KV** `a**b`")`` -> ``"*KV* `a**b`"``:
+Markdown bold/strike/headings/links become Slack mrkdwn, ``&``, ``<``, ``>`` are
+escaped (a ``>`` that opens a quote line stays), and code (fenced or inline) is
+only escaped, never restyled.
+
+Limits (Slack docs: section block text <= 3000 chars, message text <= 40000,
+<= 50 blocks, context block <= 10 elements).  ``split_mrkdwn`` cuts at line
+ends and, when a cut falls inside a code fence, closes it and reopens it in
+the next piece; ``answer_messages`` packs the pieces into as few messages as
+the limits allow and puts the citations under the last one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..prompts import language_of
+from ..types import Answer
+
+SECTION_LIMIT = 3000  # characters of one section block's text
+MESSAGE_LIMIT = 40000  # characters of a message's text
+BLOCKS_PER_MESSAGE = 45  # Slack allows 50; room for the context blocks
+CONTEXT_ELEMENTS = 10
+
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)  # fenced (maybe unclosed) or inline code
+_FENCE = "```"
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _prose(text: str) -> str:
+    text = escape(text)
+    text = re.sub(r"(?m)^((?:&gt; ?)+)", lambda m: m.group(1).replace("&gt;", ">"), text)  # quote lines
+    text = re.sub(r"(?m)^(>? ?)#{1,6}\s+(.+?)\s*#*$", r"\1*\2*", text)  # headings -> bold lines
+    text = re.sub(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", r"*\1*", text)
+    text = re.sub(r"(?<![\w])__(?=\S)(.+?)(?<=\S)__(?![\w])", r"*\1*", text)
+    text = re.sub(r"~~(?=\S)(.+?)(?<=\S)~~", r"~\1~", text)
+    text = re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
+    return re.sub(r"(?m)^(>? ?)(\s*)[-+] ", r"\1\2• ", text)
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown (as the coach writes it) -> Slack mrkdwn; code spans and blocks keep their text."""
+    out, last = [], 0
+    for m in _CODE.finditer(markdown):
+        out.append(_prose(markdown[last : m.start()]))
+        out.append(escape(m.group(0)))
+        last = m.end()
+    out.append(_prose(markdown[last:]))
+    return "".join(out)
+
+
+def split_mrkdwn(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Pieces of at most ``limit`` chars, cut at line ends, code fences closed and reopened."""
+    if limit < 100:
+        raise ValueError(f"limit {limit} is too small for a piece of a message; use at least 100")
+    budget = limit - len(_FENCE) - 1  # room to close a fence that is open at the cut
+    pieces: list[str] = []
+    current, in_fence = "", False
+
+    def flush() -> None:
+        nonlocal current
+        if current.strip() and current.strip() != _FENCE:
+            pieces.append(current.rstrip("\n") + ("\n" + _FENCE if in_fence else ""))
+            current = _FENCE + "\n" if in_fence else ""
+
+    for line in text.split("\n"):
+        rest = line
+        while True:
+            if len(current) + len(rest) + 1 <= budget:
+                current += rest + "\n"
+                break
+            if current.strip() and len(rest) + 1 <= budget - len(_FENCE) - 1:
+                flush()  # the line fits a fresh piece: cut before it
+                continue
+            take = budget - len(current) - 1  # a line longer than a piece: hard cut
+            if take < 40:
+                flush()
+                continue
+            current += rest[:take] + "\n"
+            rest = rest[take:]
+            flush()
+        if line.count(_FENCE) % 2:
+            in_fence = not in_fence
+    if current.strip() and current.strip() != _FENCE:
+        pieces.append(current.rstrip("\n"))
+    return pieces
+
+
+def citation_block(answer: Answer) -> dict | None:
+    """A context block: one element per cited section, ``*Q13* KV Cache 原理？``."""
+    if not answer.citations:
+        return None
+    elements = [{"type": "mrkdwn", "text": f"*{c.id}* {escape(c.title)}"[:300]}
+                for c in answer.citations[:CONTEXT_ELEMENTS]]
+    return {"type": "context", "elements": elements}
+
+
+def decline_mrkdwn(answer: Answer) -> str:
+    """A polite decline that lists the bank's nearby topics."""
+    zh = language_of(answer.question) == "Chinese"
+    head = ("抱歉，题库里没有能回答这个问题的内容，我不想凭空猜测。" if zh else
+            "Sorry — the question bank doesn't cover this, and I'd rather not guess.")
+    if answer.suggestions:
+        head += ("\n可以试试这些相近的题目：" if zh else "\nHere are nearby topics it does cover:")
+        head += "".join(f"\n• {escape(t)}" for t in answer.suggestions)
+    return head + ("\n（在本线程里换个问法再 @我 也可以。）" if zh else "\n(You can rephrase and ask again in this thread.)")
+
+
+def notice_block(notices) -> dict | None:
+    if not notices:
+        return None
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":information_source: {escape(n)}"[:300]}
+                                            for n in list(notices)[:CONTEXT_ELEMENTS]]}
+
+
+def text_messages(body_mrkdwn: str, tail_blocks: list[dict] = ()) -> list[dict]:
+    """Mrkdwn -> chat.postMessage payloads (``text`` + ``blocks``) within Slack's limits."""
+    pieces = split_mrkdwn(body_mrkdwn) or [" "]
+    messages, group = [], []
+    for piece in pieces:
+        if len(group) == BLOCKS_PER_MESSAGE or sum(len(p) + 1 for p in group) + len(piece) > MESSAGE_LIMIT - 1000:
+            messages.append(group)
+            group = []
+        group.append(piece)
+    messages.append(group)
+    out = []
+    for i, group in enumerate(messages):
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in group]
+        if i == len(messages) - 1:
+            blocks += [b for b in tail_blocks if b]
+        out.append({"text": "\n".join(group)[:MESSAGE_LIMIT], "blocks": blocks})
+    return out
+
+
+def answer_messages(answer: Answer) -> list[dict]:
+    """The whole reply to one question: answer (or polite decline), notices, citations."""
+    body = decline_mrkdwn(answer) if answer.declined else to_mrkdwn(answer.text)
+    return text_messages(body, [notice_block(answer.notices), citation_block(answer)])
