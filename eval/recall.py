@@ -92,9 +92,9 @@ def main(argv=None) -> int:
         print(system.ljust(16) + "".join(f"{results[system][m]:.3f}".rjust(width) for m in METRICS))
     print("\nlatency (ms)".ljust(16))
     stage_names = list(dict.fromkeys(k.rsplit(" ", 1)[0] for s in systems for k in latency[s]))
-    print("system".ljust(16) + "".join(f"{s} p50/p95".rjust(22) for s in stage_names))
+    print("system".ljust(16) + "".join(f"{s} p50/p95".rjust(26) for s in stage_names))
     for system in systems:
-        row = "".join(f"{latency[system].get(s + ' p50', 0):.1f}/{latency[system].get(s + ' p95', 0):.1f}".rjust(22)
+        row = "".join(f"{latency[system].get(s + ' p50', 0):.1f}/{latency[system].get(s + ' p95', 0):.1f}".rjust(26)
                       for s in stage_names)
         print(system.ljust(16) + row)
     if args.json_out:
