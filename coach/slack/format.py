@@ -142,3 +142,26 @@ def answer_messages(answer: Answer) -> list[dict]:
     """The whole reply to one question: answer (or polite decline), notices, citations."""
     body = decline_mrkdwn(answer) if answer.declined else to_mrkdwn(answer.text)
     return text_messages(body, [notice_block(answer.notices), citation_block(answer)])
+
+
+def practice_messages(section) -> list[dict]:
+    """The question of a practice round; the user answers in its thread."""
+    body = (f"*Practice round* · {escape(section.id)} · {escape(section.category)}\n"
+            f"*{escape(section.title)}*\n"
+            "Reply in this thread with your answer and I'll grade it against the bank's reference answer.")
+    return text_messages(body)
+
+
+def grade_messages(grade, section) -> list[dict]:
+    """A Grade (score, covered and missed points, feedback) and the reference answer."""
+    lines = [f"*Score: {grade.score:.0f}/100* · {escape(section.id)} {escape(section.title)}"]
+    lines.append("*Covered:*" + ("".join(f"\n• {escape(p)}" for p in grade.covered) or " none of the key points yet"))
+    lines.append("*Missed:*" + ("".join(f"\n• {escape(p)}" for p in grade.missed) or " nothing: well done"))
+    if grade.feedback:
+        lines.append(to_mrkdwn(grade.feedback))
+    lines += [f"_{escape(n)}_" for n in getattr(grade, "notes", ())]
+    reference = grade.reference or section.body
+    lines.append("*Reference answer:*\n" + "\n".join(f"> {line}" if line.strip() else ">"
+                                                   for line in to_mrkdwn(reference).splitlines()))
+    lines.append("_Type `/coach practice` for another question._")
+    return text_messages("\n\n".join(lines))

