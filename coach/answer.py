@@ -97,6 +97,7 @@ class Coach:
         timings: dict[str, float] = {}
 
         retrieval, llm_error = self._retrieve(query, turns, k, notices, timings)
+        timings["retrieval"] = retrieval.timings_ms.get("total", 0.0)  # its "total" is replaced by the coach's
         sections = [self.retriever.index.sections[h.id] for h in retrieval.hits]
         base = dict(question=query, rewritten_query=retrieval.rewritten_query, rerank_state=retrieval.rerank_state,
                     history_trimmed=trimmed, hits=retrieval.hits, decline_reason=retrieval.decline_reason)
