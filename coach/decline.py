@@ -49,11 +49,16 @@ def decline_features(
     ideal = (k1 + 1) * sum(max(idf.get(t, max_idf), 0.0) for t in query_tokens)
     bm25_top = max(bm25.values(), default=0.0)
     bm25_cover = min(bm25_top / ideal, 1.0) if ideal > 0 else 0.0
-    known = sum(1 for t in query_tokens if t in idf) / len(query_tokens) if query_tokens else 0.0
+    known = known_share(query_tokens, idf)
     dense_winner = max(dense, key=dense.get) if dense else None
     bm25_top3 = sorted(bm25, key=lambda key: -bm25[key])[:3]
     agree = 1.0 if dense_winner is not None and dense_winner in bm25_top3 and bm25.get(dense_winner, 0) > 0 else 0.0
     return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree)
+
+
+def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:
+    """Share of the query's tokens that occur anywhere in the bank: ``(["kv", "红烧肉"], idf) -> 0.5``."""
+    return sum(1 for t in query_tokens if t in idf) / len(query_tokens) if query_tokens else 0.0
 
 
 @dataclass(frozen=True)

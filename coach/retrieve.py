@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .decline import NEVER_DECLINE, DeclineModel, decline_features
+from .decline import NEVER_DECLINE, DeclineModel, decline_features, known_share
 from .embedders import Embedder
 from .followup import contextualize
 from .fusion import rrf, weighted
@@ -74,9 +74,11 @@ class Retriever:
         timings = {"clean": _ms(t0)}
         tokens, bm25, dense, dense_chunks = self._signals(rewritten, timings)
         confidence = self._confidence(tokens, bm25, dense)
-        if history and rewritten == query:
+        if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
-            # keep whichever reading the calibrated decline model is more confident about.
+            # keep whichever reading the calibrated decline model is more confident about.  Only for
+            # questions whose own words occur in the bank: an off-topic question ("怎么做红烧肉？")
+            # always borrows confidence from an on-topic last turn and must not be joined to it.
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})

