@@ -19,7 +19,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .types import Chunk, Section
 
-SEPARATORS = ["\n```", "\ndef ", "\nclass ", "\n\n", "\n", "。", "！", "？", "；", "! ", "? ", "; ", ". ", "，", ", ", " ", ""]
+SEPARATORS = ["\n```", "\n\n", "\n", "。", "！", "？", "；", "! ", "? ", "; ", ". ", "，", ", ", " ", ""]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import ChunkSettings, chunk_sections
+from .chunking import SEPARATORS, ChunkSettings, chunk_sections
 from .embedders import Embedder
 from .text import tokenize
 from .types import Chunk, Section
@@ -87,6 +87,7 @@ class HybridIndex:
             "embedder": self.embedder_name,
             "dim": self.dim,
             "chunk_settings": asdict(self.chunk_settings),
+            "separators": SEPARATORS,
             "n_chunks": len(self.chunks),
             "sha256": {name: _sha256(tmp / name) for name in FILES},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -129,10 +130,11 @@ def load_index(
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {k: manifest[k] for k in ("format", "fingerprint", "embedder", "dim", "chunk_settings", "sha256")}
+        expected["separators"] = manifest.get("separators")  # the splitter's separators re-chunk too
     except (ValueError, KeyError, TypeError) as err:
         raise CorruptIndex(f"{manifest_path} is unreadable ({err})") from None
     wanted = {"format": FORMAT, "fingerprint": fingerprint, "embedder": embedder.name, "dim": embedder.dim,
-              "chunk_settings": asdict(settings)}
+              "chunk_settings": asdict(settings), "separators": SEPARATORS}
     for key, value in wanted.items():
         if expected[key] != value:
             raise StaleIndex(f"index {key} is {expected[key]!r}, now {value!r}")

@@ -79,14 +79,7 @@ def _line_bounds(body: str, pos: int) -> tuple[int, int]:
     return start, len(body) if end < 0 else end
 
 
-# I1: langchain's keep_separator="end" glues the "\ndef " separator to the chunk before it,
-# so "def attention(...)" is cut after "def" (see the report: coach/chunking.py, SEPARATORS).
-_DEF_SPLIT = pytest.mark.xfail(
-    strict=True, reason="coach/chunking.py bug: '\\ndef ' separator kept at the end of the previous chunk splits 'def attention' mid-line"
-)
-
-
-@pytest.mark.parametrize("sid", [pytest.param("I1", marks=_DEF_SPLIT), "I2", "I3", "I4", "I5", "I6"])
+@pytest.mark.parametrize("sid", ["I1", "I2", "I3", "I4", "I5", "I6"])
 def test_seed_code_is_not_split_mid_line(seed_sections, sid):
     sec = next(s for s in seed_sections if s.id == sid)
     lines = sec.body.splitlines()
