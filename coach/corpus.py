@@ -134,6 +134,11 @@ def parse_bank(text: str, source: str, prefix: str = "") -> list[Section]:
             continue
         if current is not None:
             current["lines"].append(line)
+        elif category and line.strip() and not _RULE.match(line):
+            raise CorpusError(
+                f"{source}:{lineno}: text outside any question (after a rule or heading); move it under a "
+                "'**N. question**' line or delete it"
+            )
     if fence_line:
         raise CorpusError(f"{source}:{fence_line}: code block opened here is never closed with ```")
     close()

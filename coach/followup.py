@@ -1,7 +1,7 @@
 """Deterministic history-aware queries: make an elliptical follow-up standalone.
 
 ``contextualize("那它的缺点是什么", ["KV Cache 的原理是什么？"])``
--> ``"KV Cache 的原理是什么？ 那它的缺点是什么"``
+-> ``"KV Cache 的原理是什么? 那它的缺点是什么"`` (history is NFKC-normalised: ？ -> ?)
 
 A follow-up is treated as elliptical when it refers back (它, 这个, 那, it,
 that, ...) or is short and names no topic of its own.  The most recent user

@@ -163,3 +163,9 @@ def test_fingerprint_changes_when_a_file_changes(tmp_path):
     assert third not in (first, second)
     (tmp_path / "extra.md").rename(tmp_path / "extra2.md")  # same bytes, other name
     assert corpus_fingerprint(tmp_path) not in (first, second, third)
+
+
+def test_text_after_a_rule_is_an_error_not_silently_dropped():
+    with pytest.raises(CorpusError) as err:
+        parse_bank("## A. x\n**1. q**\n a\n\n------\nlost text\n", "b.md")
+    assert "b.md:6" in str(err.value) and "outside any question" in str(err.value)
