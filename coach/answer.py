@@ -110,9 +110,7 @@ class Coach:
                          notices=tuple(notices), timings_ms={**retrieval.timings_ms, **timings}, **base)
             return
         if self.llm is None or llm_error is not None:
-            if llm_error is not None:
-                notices.append(f"{llm_error} — showing the bank's reference answer instead")
-            yield from self._extractive(query, sections, base, notices, retrieval, timings, t0)
+            yield from self._extractive(query, sections, base, notices, retrieval, timings, t0, llm_error)
             return
 
         shown = self._fit_sections(query, sections[: self.context_sections], turns)
@@ -138,15 +136,14 @@ class Coach:
         except LLMError as err:
             timings["llm"] = _ms(t_llm)
             if not raw.strip():
-                notices.append(f"{err} — showing the bank's reference answer instead")
-                yield from self._extractive(query, sections, base, notices, retrieval, timings, t0)
+                yield from self._extractive(query, sections, base, notices, retrieval, timings, t0, err)
                 return
             partial = True
             notices.append(f"answer cut short: {err}")
         timings.setdefault("llm", _ms(t_llm))
         if not raw.strip():
-            notices.append(f"the LLM {self.llm.name} returned an empty answer — showing the bank's reference answer instead")
-            yield from self._extractive(query, sections, base, notices, retrieval, timings, t0)
+            why = f"the LLM {self.llm.name} returned an empty answer"
+            yield from self._extractive(query, sections, base, notices, retrieval, timings, t0, why)
             return
         tail = raw[done:]
         cut = _OPENER.search(tail)
@@ -195,7 +192,10 @@ class Coach:
             shown = shown[:-1]
         return shown
 
-    def _extractive(self, query, sections: list[Section], base: dict, notices, retrieval, timings, t0):
+    def _extractive(self, query, sections: list[Section], base: dict, notices, retrieval, timings, t0, why=None):
+        """The extractive answer; ``why`` (an LLM failure) becomes the visible fallback notice."""
+        if why is not None:
+            notices.append(f"{why} — showing the bank's reference answer instead")
         t = time.perf_counter()
         chosen = pick_extractive(retrieval, sections, self.extractive_sections)
         text = extractive_text(query, chosen)

@@ -73,7 +73,7 @@ class Retriever:
         rewritten = contextualize(query, history)
         timings = {"clean": _ms(t0)}
         tokens, bm25, dense, dense_chunks = self._signals(rewritten, timings)
-        confidence = self._confidence(tokens, bm25, dense)
+        features, confidence = self._confidence(tokens, bm25, dense)
         if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
             # keep whichever reading the calibrated decline model is more confident about.  Only for
@@ -82,9 +82,10 @@ class Retriever:
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})
-            alt_conf = self._confidence(*alt[:3])
+            alt_features, alt_conf = self._confidence(*alt[:3])
             if alt_conf > confidence:
-                rewritten, (tokens, bm25, dense, dense_chunks), confidence = joined, alt, alt_conf
+                rewritten, (tokens, bm25, dense, dense_chunks) = joined, alt
+                features, confidence = alt_features, alt_conf
             timings["followup_check"] = _ms(t_alt)
 
         t = time.perf_counter()
@@ -130,7 +131,6 @@ class Retriever:
         reason = ""
         if declined:
             reason = f"no section of the bank matches well enough (confidence {confidence:.2f} < {self.decline_model.threshold:.2f})"
-        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
         return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings, features)
 
     # -- per-stage scores, aggregated to sections by their best chunk ------------------------------
@@ -145,9 +145,10 @@ class Retriever:
         timings["dense"] = _ms(t)
         return tokens, bm25, dense, dense_chunks
 
-    def _confidence(self, tokens: list[str], bm25: dict, dense: dict) -> float:
-        return self.decline_model.probability(
-            decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks)))
+    def _confidence(self, tokens: list[str], bm25: dict, dense: dict) -> tuple[tuple[float, ...], float]:
+        """The decline features of one reading and the calibrated P(answerable) they give."""
+        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
+        return features, self.decline_model.probability(features)
 
     def _bm25(self, tokens: list[str]) -> dict[str, float]:
         if not tokens:
