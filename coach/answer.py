@@ -57,6 +57,25 @@ def approx_tokens(text: str) -> int:
     return cjk + (len(text) - cjk + 3) // 4
 
 
+# Per-message framing of the chat template (role markers, separators), and the room left for the condensed query.
+MESSAGE_OVERHEAD_TOKENS = 8
+CONDENSE_TOKENS = 128
+
+
+def prompt_tokens(messages: Sequence[dict]) -> int:
+    """Approximate prompt size of a message list: its text plus each message's framing."""
+    return sum(approx_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def _trim_oldest(turns: list, fits) -> int:
+    """Pop the oldest turns until ``fits()``; the number popped."""
+    dropped = 0
+    while turns and not fits():
+        turns.pop(0)
+        dropped += 1
+    return dropped
+
+
 class Coach:
     """Retrieval + (optional) LLM; thread-safe as long as its retriever and LLM are."""
 
@@ -86,14 +105,11 @@ class Coach:
         t0 = time.perf_counter()
         query = clean_query(question, self.retriever.settings.max_query_chars)
         turns = normalise_history(history)
-        budget = self.context_tokens - self.answer_tokens - 1200  # room for the system prompt and context
         trimmed = 0
-        while turns and sum(approx_tokens(t) for _, t in turns) + approx_tokens(query) > budget:
-            turns.pop(0)
-            trimmed += 1
+        if self.llm is not None:  # the condense prompt must fit the model's context (no model, no limit)
+            trimmed = _trim_oldest(turns, lambda: prompt_tokens(condense_messages(query, turns)) + CONDENSE_TOKENS
+                                   <= self.context_tokens)
         notices: list[str] = []
-        if trimmed:
-            notices.append(f"history trimmed: the {trimmed} oldest turn(s) did not fit the model's context")
         timings: dict[str, float] = {}
 
         retrieval, llm_error = self._retrieve(query, turns, k, notices, timings)
@@ -102,6 +118,8 @@ class Coach:
         base = dict(question=query, rewritten_query=retrieval.rewritten_query, rerank_state=retrieval.rerank_state,
                     history_trimmed=trimmed, hits=retrieval.hits, decline_reason=retrieval.decline_reason)
 
+        if trimmed:
+            notices.append(f"history trimmed: the {trimmed} oldest turn(s) did not fit the model's context")
         if retrieval.declined:
             text, suggestions = decline_text(query, sections)
             yield text
@@ -113,7 +131,13 @@ class Coach:
             yield from self._extractive(query, sections, base, notices, retrieval, timings, t0, llm_error)
             return
 
-        shown = self._fit_sections(query, sections[: self.context_sections], turns)
+        shown, turns, more = self._fit_prompt(query, sections[: self.context_sections], turns)
+        if more:
+            trimmed += more
+            base["history_trimmed"] = trimmed
+            notices[:] = [n for n in notices if not n.startswith("history trimmed")]
+            notices.append(f"history trimmed: the {trimmed} oldest turn(s) did not fit the model's context "
+                           f"({self.context_tokens} tokens, {self.answer_tokens} kept for the answer)")
         messages = answer_messages(query, shown, turns)
         allowed = {s.id for s in shown}
         raw, done, emitted, partial = "", 0, "", False
@@ -177,7 +201,17 @@ class Coach:
             try:
                 standalone = clean_query(self.llm.chat(condense_messages(query, turns)).strip().splitlines()[0], 300)
                 timings["condense"] = _ms(t)
-                return self.retriever.retrieve(standalone, (), k), None
+                condensed = self.retriever.retrieve(standalone, (), k)
+                if not condensed.declined:
+                    return condensed, None
+                # Guard: a rewrite that loses the topic ("它" resolved to the wrong thing, a small model's noise)
+                # retrieves nothing; if the built-in rule's reading does find the bank's sections, trust it.
+                ruled = self.retriever.retrieve(query, user_turns, k)
+                if ruled.declined:
+                    return condensed, None
+                notices.append(f"the LLM's follow-up rewrite ({standalone!r}) found nothing in the bank; "
+                               "used the built-in rule's reading instead")
+                return ruled, None
             except (LLMError, QueryError, IndexError) as err:
                 timings["condense"] = _ms(t)
                 notices.append(f"follow-up rewrite fell back to the built-in rule ({err})")
@@ -185,12 +219,25 @@ class Coach:
                     return self.retriever.retrieve(query, user_turns, k), err
         return self.retriever.retrieve(query, user_turns, k), None
 
-    def _fit_sections(self, query: str, shown: list[Section], turns) -> list[Section]:
-        """Drop the lowest-ranked context sections until the prompt fits the context (at least one stays)."""
+    def _fit_prompt(self, query: str, shown: list[Section], turns) -> tuple[list[Section], list, int]:
+        """Make the answer prompt fit the context: drop the oldest turns down to the last exchange, then the
+        lowest-ranked sections down to one, then the last exchange.  Returns (sections, turns, turns dropped)."""
         room = self.context_tokens - self.answer_tokens
-        while len(shown) > 1 and sum(approx_tokens(m["content"]) for m in answer_messages(query, shown, turns)) > room:
-            shown = shown[:-1]
-        return shown
+        shown, turns = list(shown), list(turns)
+        turn_cost = [prompt_tokens([{"content": t}]) for _, t in turns]
+        fixed = prompt_tokens(answer_messages(query, shown, ()))
+        dropped = 0
+        while fixed + sum(turn_cost) > room:
+            if len(turns) > 2 or (turns and len(shown) == 1):
+                turns.pop(0)
+                turn_cost.pop(0)
+                dropped += 1
+            elif len(shown) > 1:
+                shown.pop()
+                fixed = prompt_tokens(answer_messages(query, shown, ()))
+            else:
+                break  # one section and no history: send it; a server that refuses it gets its error shown
+        return shown, turns, dropped
 
     def _extractive(self, query, sections: list[Section], base: dict, notices, retrieval, timings, t0, why=None):
         """The extractive answer; ``why`` (an LLM failure) becomes the visible fallback notice."""
@@ -255,4 +302,4 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-__all__ = ["Coach", "normalise_history", "decline_text", "extractive_text", "approx_tokens"]
+__all__ = ["Coach", "normalise_history", "decline_text", "extractive_text", "approx_tokens", "prompt_tokens"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from .glossary import Glossary
 from .types import Chunk, Section
 
 SEPARATORS = ["\n```", "\n\n", "\n", "。", "！", "？", "；", "! ", "? ", "; ", ". ", "，", ", ", " ", ""]
@@ -36,8 +37,9 @@ class ChunkSettings:
             raise ValueError(f"chunk overlap {self.overlap} must be >= 0 and smaller than the size {self.size}")
 
 
-def chunk_sections(sections: list[Section], settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
-    """All chunks of all sections, in section order."""
+def chunk_sections(sections: list[Section], settings: ChunkSettings = ChunkSettings(),
+                   glossary: Glossary = Glossary()) -> list[Chunk]:
+    """All chunks of all sections, in section order, each with the glossary's aliases of its terms."""
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=settings.size,
         chunk_overlap=settings.overlap,
@@ -51,5 +53,6 @@ def chunk_sections(sections: list[Section], settings: ChunkSettings = ChunkSetti
         for doc in splitter.create_documents([sec.body]):
             start = doc.metadata["start_index"]
             text = f"{sec.title}\n{doc.page_content}"
-            chunks.append(Chunk(sec.id, sec.title, text, start, start + len(doc.page_content), sec.category))
+            chunks.append(Chunk(sec.id, sec.title, text, start, start + len(doc.page_content), sec.category,
+                                glossary.aliases(text)))
     return chunks

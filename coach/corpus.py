@@ -64,9 +64,10 @@ def load_corpus(corpus_dir: str | Path, primary: str = PRIMARY_BANK) -> list[Sec
 
 
 def corpus_fingerprint(corpus_dir: str | Path) -> str:
-    """sha256 over the names and bytes of the bank files: the index's staleness key."""
+    """sha256 over the names and bytes of the bank, glossary and off-topic files: the index's staleness key."""
     digest = hashlib.sha256()
-    for path in sorted(Path(corpus_dir).glob("*.md")):
+    folder = Path(corpus_dir)
+    for path in sorted(set(folder.glob("*.md")) | set(folder.glob("*glossary*.json")) | set(folder.glob("*off_topic*.jsonl"))):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

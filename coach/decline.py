@@ -12,9 +12,13 @@ Features of one query (pure function ``decline_features``):
                     count with the highest idf), so 1.0 = every query word matched
 - ``known_share``   share of query tokens that occur anywhere in the bank
 - ``agree``         1.0 when the dense winner is in BM25's top 3, else 0.0
+- ``offtopic_margin`` the best cosine minus the best cosine to the off-topic reference
+                    questions (coach.offtopic); NaN without them, which the model
+                    treats as neutral
 
 A logistic regression (scikit-learn) over standardised features, fitted by
-``eval/calibrate.py`` on the calibration split, gives P(answerable).  The
+``eval/calibrate.py`` on the calibration split plus the off-topic reference
+questions as extra negatives, gives P(answerable).  The
 query is declined below a threshold chosen on that split.  The parameters
 are saved per embedder (``coach/calibration/<embedder>.json``): signals from
 one embedder mean nothing for another.
@@ -29,13 +33,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree")
+FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin")
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
 
 def decline_features(
     dense: Mapping[str, float], bm25: Mapping[str, float], query_tokens: Sequence[str],
-    idf: Mapping[str, float], n_docs: int, k1: float = 1.5,
+    idf: Mapping[str, float], n_docs: int, offtopic_top: float | None = None, k1: float = 1.5,
 ) -> tuple[float, ...]:
     """The signals above, in FEATURES order."""
     d = sorted(dense.values(), reverse=True)
@@ -53,7 +57,8 @@ def decline_features(
     dense_winner = max(dense, key=dense.get) if dense else None
     bm25_top3 = sorted(bm25, key=lambda key: -bm25[key])[:3]
     agree = 1.0 if dense_winner is not None and dense_winner in bm25_top3 and bm25.get(dense_winner, 0) > 0 else 0.0
-    return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree)
+    margin = dense_top - offtopic_top if offtopic_top is not None and d else math.nan
+    return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin))
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:
@@ -72,11 +77,12 @@ class DeclineModel:
     intercept: float
     threshold: float
     note: str = ""
+    features: tuple[str, ...] = FEATURES
 
     def probability(self, features: Sequence[float]) -> float:
-        """P(answerable) for one feature vector."""
+        """P(answerable) for one feature vector; a NaN feature (signal unavailable) counts as average."""
         z = self.intercept + sum(
-            c * (f - m) / (s or 1.0) for c, f, m, s in zip(self.coef, features, self.mean, self.scale)
+            c * (f - m) / (s or 1.0) for c, f, m, s in zip(self.coef, features, self.mean, self.scale) if f == f
         )
         return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
 
@@ -90,6 +96,7 @@ class DeclineModel:
     @classmethod
     def load(cls, path: str | Path) -> "DeclineModel":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data.setdefault("features", ())  # files from before the field: fitted on other signals
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -97,15 +104,26 @@ NEVER_DECLINE = DeclineModel("none", (0.0,) * len(FEATURES), (1.0,) * len(FEATUR
                              "uncalibrated: never declines")
 
 
+def _nan_to_mean(x):
+    """Replace NaN (a signal that was unavailable) by its column mean, as ``probability`` does."""
+    import numpy as np
+
+    x = np.array(x, dtype=float)
+    means = np.nanmean(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0) if len(x) else np.zeros(x.shape[1])
+    return np.where(np.isnan(x), means, x)
+
+
 def fit_decline_model(
     features: Sequence[Sequence[float]], answerable: Sequence[bool], embedder: str, min_answered: float = 0.97,
+    threshold_on: Sequence[bool | None] | None = None,
 ) -> DeclineModel:
     """Fit on labelled queries; the threshold is the highest one that still answers
-    at least ``min_answered`` of the answerable queries (maximising declines under that bound)."""
+    at least ``min_answered`` of the answerable queries (maximising declines under that bound).
+    ``threshold_on`` (default: ``answerable``) marks which rows the threshold is set on: None = fit only."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    x = np.asarray(features, dtype=float)
+    x = _nan_to_mean(features)
     y = np.asarray(answerable, dtype=int)
     if len(set(y.tolist())) < 2:
         raise ValueError("calibration needs both answerable and unanswerable queries")
@@ -114,7 +132,8 @@ def fit_decline_model(
     clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
     model = DeclineModel(embedder, tuple(mean.tolist()), tuple(scale.tolist()), tuple(clf.coef_[0].tolist()),
                          float(clf.intercept_[0]), 0.5)
-    probs = sorted(model.probability(f) for f, a in zip(x, y) if a)
+    marks = list(answerable) if threshold_on is None else list(threshold_on)
+    probs = sorted(model.probability(f) for f, a in zip(x, marks) if a)
     allowed = int(math.floor(len(probs) * (1.0 - min_answered)))  # answerable queries we may decline
     threshold = probs[allowed] if allowed < len(probs) else probs[-1]
     return DeclineModel(model.embedder, model.mean, model.scale, model.coef, model.intercept, float(threshold) - 1e-9,
@@ -130,5 +149,11 @@ def load_decline_model(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tu
     path = calibration_path(embedder_name, folder)
     if not path.exists():
         return NEVER_DECLINE, f"decline: off (no calibration for {embedder_name}; run `python -m eval.calibrate`)"
-    model = DeclineModel.load(path)
+    try:
+        model = DeclineModel.load(path)
+    except (ValueError, TypeError) as err:
+        return NEVER_DECLINE, f"decline: off ({path} is unreadable: {err}; run `python -m eval.calibrate`)"
+    if model.features != FEATURES:
+        return NEVER_DECLINE, (f"decline: off ({path} was fitted on other signals {list(model.features)}; "
+                               "run `python -m eval.calibrate`)")
     return model, f"decline: on (calibrated, threshold {model.threshold:.3f})"

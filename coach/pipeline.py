@@ -14,10 +14,13 @@ from .chunking import ChunkSettings
 from .corpus import corpus_fingerprint, load_corpus
 from .decline import load_decline_model
 from .embedders import Embedder, make_embedder
+from .glossary import load_glossary
+from .offtopic import load_offtopic
 from .index import HybridIndex, open_index
 from .rerank import make_reranker
 from .retrieve import RetrievalSettings, Retriever
 from .settings import Settings
+from .text import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,14 @@ def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = 
     return open_index(
         settings.index_dir, sections, embedder, corpus_fingerprint(settings.corpus_dir),
         ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
+        glossary=load_glossary(settings.corpus_dir), offtopic=load_offtopic(settings.corpus_dir),
     )
 
 
 def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retriever, list[str]]:
     """The configured Retriever and its status lines."""
     embedder = make_embedder(settings.embedder)
+    warm_up()
     index, index_status = open_settings_index(settings, embedder, rebuild)
     reranker, rerank_state = make_reranker(settings.reranker)
     decline_model, decline_status = load_decline_model(embedder.name)
@@ -58,7 +63,7 @@ def build_coach(settings: Settings, rebuild: bool = False):
     llm = None
     if settings.llm_base_url:
         llm = OpenAIChatLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
-                            settings.llm_max_tokens)
+                            settings.llm_max_tokens, deadline=settings.llm_deadline)
         status.append(f"answers: LLM {settings.llm_model} at {settings.llm_base_url}")
     else:
         status.append("answers: extractive (no LLM configured; set COACH_LLM_BASE_URL and COACH_LLM_MODEL)")

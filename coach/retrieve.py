@@ -72,8 +72,8 @@ class Retriever:
         query = clean_query(question, self.settings.max_query_chars)
         rewritten = contextualize(query, history)
         timings = {"clean": _ms(t0)}
-        tokens, bm25, dense, dense_chunks = self._signals(rewritten, timings)
-        features, confidence = self._confidence(tokens, bm25, dense)
+        tokens, bm25, dense, dense_chunks, offtopic_top = self._signals(rewritten, timings)
+        features, confidence = self._confidence(tokens, bm25, dense, offtopic_top)
         if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
             # keep whichever reading the calibrated decline model is more confident about.  Only for
@@ -82,9 +82,9 @@ class Retriever:
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})
-            alt_features, alt_conf = self._confidence(*alt[:3])
+            alt_features, alt_conf = self._confidence(*alt[:3], alt[4])
             if alt_conf > confidence:
-                rewritten, (tokens, bm25, dense, dense_chunks) = joined, alt
+                rewritten, (tokens, bm25, dense, dense_chunks, offtopic_top) = joined, alt
                 features, confidence = alt_features, alt_conf
             timings["followup_check"] = _ms(t_alt)
 
@@ -135,19 +135,22 @@ class Retriever:
 
     # -- per-stage scores, aggregated to sections by their best chunk ------------------------------
     def _signals(self, text: str, timings: dict) -> tuple:
-        """(tokens, bm25 by section, dense by section, dense by chunk) for one query text."""
+        """(tokens, bm25 by section, dense by section, dense by chunk, best off-topic cosine) for one query text."""
         t = time.perf_counter()
         tokens = tokenize(text)
         bm25 = self._bm25(tokens)
         timings["bm25"] = _ms(t)
         t = time.perf_counter()
-        dense, dense_chunks = self._dense(text)
+        dense, dense_chunks, vec = self._dense(text)
+        offtopic = self.index.offtopic
+        offtopic_top = float((offtopic @ vec).max()) if len(offtopic) else None
         timings["dense"] = _ms(t)
-        return tokens, bm25, dense, dense_chunks
+        return tokens, bm25, dense, dense_chunks, offtopic_top
 
-    def _confidence(self, tokens: list[str], bm25: dict, dense: dict) -> tuple[tuple[float, ...], float]:
+    def _confidence(self, tokens: list[str], bm25: dict, dense: dict,
+                    offtopic_top: float | None) -> tuple[tuple[float, ...], float]:
         """The decline features of one reading and the calibrated P(answerable) they give."""
-        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks))
+        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks), offtopic_top)
         return features, self.decline_model.probability(features)
 
     def _bm25(self, tokens: list[str]) -> dict[str, float]:
@@ -155,14 +158,14 @@ class Retriever:
             return {}
         return _max_by_section(self.index.chunk_section, self.index.bm25.get_scores(tokens))
 
-    def _dense(self, text: str) -> tuple[dict[str, float], np.ndarray]:
-        """Section scores and the per-chunk cosines (kept per call: the retriever is shared by threads)."""
+    def _dense(self, text: str) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """Section scores, the per-chunk cosines (kept per call: the retriever is shared by threads), the query vector."""
         vec = self.embedder.embed([text], query=True)
         n = self.index.faiss_index.ntotal
         scores, ids = self.index.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), n)
         chunk_scores = np.full(n, -1.0, dtype=np.float32)
         chunk_scores[ids[0]] = scores[0]
-        return _max_by_section(self.index.chunk_section, chunk_scores), chunk_scores
+        return _max_by_section(self.index.chunk_section, chunk_scores), chunk_scores, vec[0]
 
     def _best_chunk(self, section_id: str, dense_chunks: np.ndarray) -> str:
         """The section's chunk closest to the query: the passage shown to the reranker and cited."""

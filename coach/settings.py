@@ -31,7 +31,8 @@ class Settings:
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = "EMPTY"
-    llm_timeout: float = 30.0
+    llm_timeout: float = 30.0  # seconds for any one read
+    llm_deadline: float = 180.0  # seconds for a whole streamed answer
     llm_max_tokens: int = 512
     llm_context_tokens: int = 4096
     data_dir: Path = Path(os.path.expanduser("~")) / ".local" / "share" / "interview-coach"

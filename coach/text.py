@@ -74,3 +74,8 @@ def tokenize(text: str) -> list[str]:
         if tok and _WORDY.search(tok) and tok not in STOPWORDS:
             out.append(tok)
     return out
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary now (~0.4 s) instead of inside the first user's query."""
+    jieba.initialize()

@@ -1,11 +1,13 @@
 """Fit the decline model on the calibration split and report its operating point.
 
-    python -m eval.calibrate [--queries eval/queries.jsonl] [--min-answered 0.97]
+    python -m eval.calibrate [--queries eval/queries.jsonl] [--min-answered 0.97] [--also FILE]
 
 Computes the decline features (coach.decline) of every calibration query with
-the configured embedder, fits the logistic regression, picks the threshold
-that keeps at least ``--min-answered`` of answerable calibration queries
-answered, saves it to coach/calibration/<embedder>.json, and prints the
+the configured embedder, and of the off-topic reference questions
+(corpus/off_topic.jsonl, each scored with itself left out of the reference
+set), fits the logistic regression on both (the reference questions as
+negatives), picks the threshold that keeps at least ``--min-answered`` of
+answerable calibration queries answered, saves it to coach/calibration/<embedder>.json, and prints the
 trade-off on the calibration and held-out splits (the held-out split is
 never used for fitting).
 """
@@ -14,10 +16,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+import numpy as np
 
 from coach.decline import FEATURES, calibration_path, fit_decline_model
+from coach.offtopic import load_offtopic
 from coach.pipeline import build_retriever
 from coach.settings import Settings
+from coach.text import QueryError
 
 from .dataset import load_queries
 
@@ -25,6 +32,24 @@ from .dataset import load_queries
 def features_of(retriever, queries):
     """Decline features exactly as Retriever.retrieve computed them (history included)."""
     return [retriever.retrieve(q.query, q.history, k=1, rerank=False).features for q in queries]
+
+
+def offtopic_features(retriever, questions):
+    """Features of the off-topic reference questions, each left out of the reference set while it is scored
+    (otherwise its own vector would make its margin trivially negative)."""
+    index = retriever.index
+    full = index.offtopic
+    out = []
+    try:
+        for i, question in enumerate(questions):
+            index.offtopic = np.delete(full, i, axis=0)
+            try:
+                out.append(retriever.retrieve(question, (), k=1, rerank=False).features)
+            except QueryError:  # e.g. a reference "question" of punctuation only: nothing to learn from
+                continue
+    finally:
+        index.offtopic = full
+    return out
 
 
 def operating_point(model, feats, queries) -> tuple[float, float]:
@@ -39,21 +64,46 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", default="eval/queries.jsonl")
     ap.add_argument("--min-answered", type=float, default=0.97)
+    ap.add_argument("--also", action="append", default=[], metavar="FILE",
+                    help="also report the operating point on this query file (every split)")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     retriever, status = build_retriever(settings)
     calib, held = load_queries(args.queries, "calib"), load_queries(args.queries, "heldout")
-    f_cal, f_held = features_of(retriever, calib), features_of(retriever, held)
-    model = fit_decline_model(f_cal, [q.answerable for q in calib], retriever.embedder.name, args.min_answered)
+    offtopic = load_offtopic(settings.corpus_dir)
+    if len(offtopic) != len(retriever.index.offtopic):
+        print(f"the index has {len(retriever.index.offtopic)} off-topic vectors but {settings.corpus_dir} has "
+              f"{len(offtopic)} questions: rebuild it with `python -m coach build-index`", file=sys.stderr)
+        return 2
+    # A follow-up's reading (own words vs joined to the last turn) is picked by the decline model's confidence,
+    # so the features depend on the model: refit until they stop changing (two or three rounds).
+    model = None
+    for round_ in range(1, 5):
+        f_cal, f_off = features_of(retriever, calib), offtopic_features(retriever, offtopic)
+        fitted = fit_decline_model(f_cal + f_off, [q.answerable for q in calib] + [False] * len(f_off),
+                                   retriever.embedder.name, args.min_answered,
+                                   threshold_on=[q.answerable for q in calib] + [None] * len(f_off))
+        settled = model is not None and np.allclose(fitted.coef, model.coef) and abs(fitted.threshold - model.threshold) < 1e-9
+        model = retriever.decline_model = fitted
+        if settled:
+            break
+    print(f"fitted in {round_} round(s)")
+    f_held = features_of(retriever, held)
     path = calibration_path(retriever.embedder.name)
     model.save(path)
     print(f"saved {path}")
     print(f"threshold {model.threshold:.4f}  ({model.note})")
     print("coefficients: " + ", ".join(f"{n}={c:+.2f}" for n, c in zip(FEATURES, model.coef)))
     print(f"{'split':10}{'declined_unanswerable':>24}{'answered_answerable':>22}")
-    for name, feats, qs in (("calib", f_cal, calib), ("heldout", f_held, held)):
+    splits = [("calib", f_cal, calib), ("heldout", f_held, held)]
+    for extra in args.also:
+        qs = load_queries(extra)
+        splits.append((Path(extra).stem, features_of(retriever, qs), qs))
+    for name, feats, qs in splits:
         d, a = operating_point(model, feats, qs)
-        print(f"{name:10}{d:>24.3f}{a:>22.3f}")
+        print(f"{name:18}{d:>24.3f}{a:>22.3f}")
+    declined_off = sum(model.declines(f) for f in f_off) / max(len(f_off), 1)
+    print(f"off-topic reference questions declined (left-one-out, fitted on): {declined_off:.3f} of {len(f_off)}")
     print("\ntrade-off on calib (threshold sweep):")
     probs = sorted({round(model.probability(f), 3) for f in f_cal})
     for t in probs[:: max(1, len(probs) // 12)]:

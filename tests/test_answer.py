@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from coach.answer import Coach, approx_tokens
+from coach.answer import Coach, approx_tokens, prompt_tokens
 from coach.citations import check_citations, parse_citations
 from coach.decline import fit_decline_model
 from coach.followup import contextualize
@@ -296,6 +296,26 @@ def test_followup_falls_back_to_the_rule_when_the_condense_call_fails(retriever,
     assert [c.id for c in answer.citations] == ["J1"]
 
 
+def test_a_condensed_query_that_finds_nothing_falls_back_to_the_rule(declining_retriever):
+    # The "LLM" resolves 它 to an off-topic subject: that reading is declined, the rule's is not.
+    followup = "那它的缺点是什么"
+    llm = FakeLLM().enqueue("如何办理护照", "以显存换速度 [Q1]。")
+    answer = Coach(declining_retriever, llm).ask(followup, [KV_QUESTION])
+    assert declining_retriever.retrieve("如何办理护照").declined  # the premise: the bad rewrite alone is declined
+    assert not answer.declined
+    assert answer.rewritten_query == contextualize(clean_query(followup), [KV_QUESTION])
+    assert any("'如何办理护照'" in n and "built-in rule" in n for n in answer.notices)
+    assert [c.id for c in answer.citations] == ["Q1"]
+
+
+def test_an_off_topic_followup_is_declined_in_both_readings(declining_retriever):
+    llm = FakeLLM().enqueue("今天天气怎么样", "never sent")
+    answer = Coach(declining_retriever, llm).ask("那今天天气怎么样", [KV_QUESTION])
+    assert answer.declined and answer.rewritten_query == "今天天气怎么样"
+    assert len(llm.history) == 1  # only the condense call: a decline never reaches the answering prompt
+    assert not any("built-in rule" in n for n in answer.notices)
+
+
 def test_followup_with_the_server_down_asks_it_only_once(retriever):
     llm = FakeLLM().enqueue(LLMUnavailable("LLM server at http://x is unreachable"), "never sent")
     answer = Coach(retriever, llm).ask(KV_FOLLOWUP, [KV_QUESTION])
@@ -341,14 +361,33 @@ def test_long_history_is_trimmed_oldest_first_and_recorded(retriever):
     llm = FakeLLM().enqueue("KV Cache 原理？", "缓存 K/V [Q1]")
     coach = Coach(retriever, llm, context_tokens=2048, answer_tokens=48)
     answer = coach.ask(KV_QUESTION, turns)
-    budget = 2048 - 48 - 1200
-    kept = 10 - answer.history_trimmed
+    condense, answering = llm.history
     assert answer.history_trimmed > 0
-    assert sum(approx_tokens(t) for t in turns[-kept:]) + approx_tokens(KV_QUESTION) <= budget
-    assert sum(approx_tokens(t) for t in turns[-kept - 1:]) + approx_tokens(KV_QUESTION) > budget
-    sent = "\n".join(m["content"] for m in llm.history[-1])
-    assert turns[-1] in sent and turns[0] not in sent  # newest kept, oldest gone
-    assert any(f"{answer.history_trimmed} oldest" in n for n in answer.notices)
+    # The prompt that was sent fits; with the next-oldest turn put back it would not have.
+    assert prompt_tokens(answering) <= 2048 - 48
+    kept = [m["content"] for m in answering[1:-1]]
+    assert kept == turns[len(turns) - len(kept):]  # the newest turns, in order
+    assert len(kept) == 10 - answer.history_trimmed
+    assert prompt_tokens(answering) + prompt_tokens([{"content": turns[-len(kept) - 1]}]) > 2048 - 48
+    assert prompt_tokens(condense) + 128 <= 2048
+    assert answer.citations and len(user_prompt(answering).split("<block ")) - 1 == 4  # sections kept over history
+    assert sum(f"{answer.history_trimmed} oldest" in n for n in answer.notices) == 1
+
+
+def test_sections_give_way_only_after_history_is_down_to_the_last_exchange(retriever):
+    turns = [("user", "第一问" + "很长" * 300), ("assistant", "答" * 500), ("user", "KV Cache？"), ("assistant", "缓存 K/V")]
+    llm = FakeLLM().enqueue("KV Cache 显存？", "缓存 K/V [Q1]")
+    answer = Coach(retriever, llm, context_tokens=900, answer_tokens=48).ask(KV_QUESTION, turns)
+    answering = llm.history[-1]
+    assert [m["content"] for m in answering[1:-1]] == ["KV Cache？", "缓存 K/V"]
+    assert answer.history_trimmed == 2
+    assert prompt_tokens(answering) <= 900 - 48
+
+
+def test_extractive_mode_keeps_the_whole_history(retriever):
+    turns = [f"第{i}轮：" + "很长的历史内容" * 40 for i in range(10)] + [KV_QUESTION]
+    answer = Coach(retriever).ask(KV_FOLLOWUP, turns)
+    assert answer.history_trimmed == 0 and answer.rewritten_query.startswith(clean_query(KV_QUESTION))
 
 
 def test_short_history_is_not_trimmed(retriever):

@@ -83,6 +83,8 @@ def make_handler(stub: Stub):
                 return self._sse(chunks[:3], end=False)
             if b == "drop_clean":  # the body ends cleanly, but without finish_reason or [DONE]
                 return self._sse(chunks[:3], end=True)
+            if b == "trickle":  # one piece every 0.3 s, never finishing: each read is quick, the answer endless
+                return self._sse(chunks[:3] + [_chunk("……")] * 100, end=True, gap=0.3)
             raise AssertionError(f"unknown behaviour {b}")
 
         def _send(self, code: int, ctype: str, payload: bytes):
@@ -92,7 +94,7 @@ def make_handler(stub: Stub):
             self.end_headers()
             self.wfile.write(payload)
 
-        def _sse(self, events: list[bytes], end: bool):
+        def _sse(self, events: list[bytes], end: bool, gap: float = 0.01):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -100,7 +102,8 @@ def make_handler(stub: Stub):
             for e in events:
                 self.wfile.write(f"{len(e):x}\r\n".encode() + e + b"\r\n")
                 self.wfile.flush()
-                time.sleep(0.01)
+                if stub.stop.wait(gap):
+                    return
             if end:
                 self.wfile.write(b"0\r\n\r\n")
             else:
@@ -242,6 +245,17 @@ def test_slow_server_gives_extractive_answer_and_notice(stub, retriever):
     _, answer = ask(retriever, stub.base_url, timeout=1)
     assert time.perf_counter() - t < 2.5, "the coach must give up after the timeout, not wait for the server"
     assert_extractive_fallback(answer, ("did not answer within 1 s", "COACH_LLM_TIMEOUT"))
+
+
+def test_trickling_server_is_cut_at_the_deadline_keeping_the_partial_answer(stub, retriever):
+    stub.behaviour = "trickle"
+    llm = OpenAIChatLLM(stub.base_url, MODEL, timeout=1, max_tokens=64, deadline=1.5)
+    t = time.perf_counter()
+    *pieces, answer = list(Coach(retriever, llm).ask_stream(KV_QUESTION))
+    assert time.perf_counter() - t < 3.0, "the whole answer must stop at the deadline, not when the server stops"
+    assert answer.partial and answer.mode == MODEL
+    assert answer.text.startswith("推理时缓存 K/V [Q1]") and [c.id for c in answer.citations] == ["Q1"]
+    assert any("within 1.5 s (COACH_LLM_DEADLINE)" in n and "cut short" in n for n in answer.notices), answer.notices
 
 
 @pytest.mark.parametrize("behaviour", ["drop", "drop_clean"])

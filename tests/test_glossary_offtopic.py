@@ -1,0 +1,155 @@
+"""coach.glossary (aliases added to chunks' search text) and coach.offtopic (the decline's out-of-scope
+reference questions), and how both reach the index: parsing errors with file:line, hand-checkable
+expansion, the index files and staleness, and the decline signal they feed."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from coach.chunking import chunk_sections
+from coach.corpus import CorpusError, corpus_fingerprint, load_corpus
+from coach.decline import FEATURES, DeclineModel, decline_features, fit_decline_model, load_decline_model
+from coach.embedders import HashEmbedder
+from coach.glossary import Glossary, load_glossary, parse_glossary
+from coach.index import FILES, build_index, load_index, open_index
+from coach.offtopic import load_offtopic, parse_offtopic
+from coach.retrieve import Retriever
+from coach.text import tokenize
+from coach.types import Section
+
+BANK = """\
+## A. 检索
+**1. 什么是 RAG？**
+先检索外部文档作为上下文，再让模型生成答案，降低幻觉。
+
+**2. GraphRAG 和普通检索有什么不同？**
+在知识图谱上检索实体和关系。
+
+## B. 推理
+**3. Speculative Decoding 为什么快？**
+小模型起草、大模型一次验证多个 token。
+"""
+
+GLOSSARY = [["RAG", "retrieval-augmented generation", "检索增强生成"],
+            ["Speculative Decoding", "投机解码", "推测解码"],
+            ["幻觉", "hallucination"],
+            ["Q", "query"]]  # one-letter names are ignored: "Q" would match nearly everything
+
+
+def glossary() -> Glossary:
+    return Glossary(tuple(tuple(g) for g in GLOSSARY))
+
+
+# -- glossary ------------------------------------------------------------------------------------------
+def test_aliases_of_a_text_by_hand():
+    g = glossary()
+    assert g.aliases("什么是 RAG？先检索……降低幻觉。") == ("retrieval-augmented generation", "检索增强生成", "hallucination")
+    assert g.aliases("speculative decoding 的原理") == ("投机解码", "推测解码")  # Latin names: case-insensitive
+    assert g.aliases("GraphRAG 在图上检索") == ()  # whole words only: RAG inside GraphRAG is another term
+    assert g.aliases("Q 和 K 的点积") == ()
+    assert g.aliases("用检索增强生成") == ("RAG", "retrieval-augmented generation")  # any name of a group works
+
+
+def test_chunks_carry_aliases_in_their_search_text():
+    sections = [Section("Q1", "什么是 RAG？", "A. 检索", "先检索外部文档，降低幻觉。", "b.md", 2)]
+    [chunk] = chunk_sections(sections, glossary=glossary())
+    assert chunk.aliases == ("retrieval-augmented generation", "检索增强生成", "hallucination")
+    assert chunk.search_text.endswith("\nretrieval-augmented generation ; 检索增强生成 ; hallucination")
+    assert {"增强", "hallucination"} <= set(tokenize(chunk.search_text))
+    [plain] = chunk_sections(sections)
+    assert plain.aliases == () and plain.search_text == "检索\n" + plain.text
+
+
+def test_an_alias_makes_a_query_in_other_words_find_its_section(tmp_path):
+    (tmp_path / "bank.md").write_text(BANK, encoding="utf-8")
+    sections = load_corpus(tmp_path, primary="bank.md")
+    emb = HashEmbedder(64)
+    plain = Retriever(build_index(sections, emb, "fp"), emb)
+    expanded = Retriever(build_index(sections, emb, "fp", glossary=glossary()), emb)
+    assert "Q3" not in [h.id for h in plain.retrieve("投机解码", mode="bm25").hits]
+    assert expanded.retrieve("投机解码", mode="bm25").hits[0].id == "Q3"
+
+
+def test_glossary_files_are_merged_and_part_of_the_fingerprint(tmp_path):
+    (tmp_path / "bank.md").write_text(BANK, encoding="utf-8")
+    before = corpus_fingerprint(tmp_path)
+    (tmp_path / "glossary.json").write_text(json.dumps(GLOSSARY[:2], ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "mine.glossary.json").write_text('[["幻觉", "hallucination"]]', encoding="utf-8")
+    assert len(load_glossary(tmp_path).groups) == 3
+    assert corpus_fingerprint(tmp_path) != before  # a changed glossary makes the index stale
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ('[["RAG", "检索增强生成"],\n ["MoE" "混合专家"]]', ":2:", "not valid JSON"),
+    ('{"RAG": "检索增强生成"}', ":1:", "JSON list of lists"),
+    ('[["RAG", "检索增强生成"],\n ["MoE", 3]]', ":2:", "group 2 must be a list of names"),
+    ('[\n ["RAG", "检索增强生成"],\n ["MoE"]\n]', ":3:", "group 2 needs at least two names"),
+    ('[["a \\" [ b", "c"],\n ["MoE"]]', ":2:", "group 2 needs"),  # brackets inside strings do not count
+])
+def test_malformed_glossary_names_file_and_line(text, where, words):
+    with pytest.raises(CorpusError) as err:
+        parse_glossary(text, "corpus/glossary.json")
+    assert f"corpus/glossary.json{where}" in str(err.value) and words in str(err.value)
+
+
+# -- off-topic reference questions ---------------------------------------------------------------------
+def test_offtopic_parsing_and_errors(tmp_path):
+    assert parse_offtopic('{"query": "红烧肉怎么做", "topic": "x"}\n\n{"query": " how  to  cook "}\n', "f") == [
+        "红烧肉怎么做", "how to cook"]
+    with pytest.raises(CorpusError, match=r"^off\.jsonl:2: not valid JSON"):
+        parse_offtopic('{"query": "a"}\n{"query": ', "off.jsonl")
+    with pytest.raises(CorpusError, match=r'^off\.jsonl:1: each line needs a non-empty "query"'):
+        parse_offtopic('{"q": "a"}', "off.jsonl")
+    (tmp_path / "off_topic.jsonl").write_text('{"query": "a"}\n{"query": "b"}\n', encoding="utf-8")
+    (tmp_path / "more_off_topic.jsonl").write_text('{"query": "b"}\n{"query": "c"}\n', encoding="utf-8")
+    assert load_offtopic(tmp_path) == ["b", "c", "a"]  # files in name order, repeats once
+
+
+def test_offtopic_vectors_are_saved_checked_and_used(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bank.md").write_text(BANK, encoding="utf-8")
+    sections, emb = load_corpus(corpus, primary="bank.md"), HashEmbedder(64)
+    off = ["红烧肉怎么做才好吃", "明天会下雨吗"]
+    index, _ = open_index(tmp_path / "index", sections, emb, corpus_fingerprint(corpus), offtopic=off)
+    assert "offtopic.npy" in FILES and (tmp_path / "index" / "offtopic.npy").exists()
+    loaded = load_index(tmp_path / "index", sections, emb, corpus_fingerprint(corpus))
+    np.testing.assert_array_equal(loaded.offtopic, emb.embed(off, query=True))
+    # The margin: a query identical to a reference question is closer to it than to any section.
+    r = Retriever(loaded, emb).retrieve("红烧肉怎么做才好吃")
+    margin = r.features[FEATURES.index("offtopic_margin")]
+    assert margin == pytest.approx(r.features[0] - 1.0, abs=1e-5)
+    np.save(tmp_path / "index" / "offtopic.npy", np.zeros((2, 3), dtype=np.float32))
+    _, why = open_index(tmp_path / "index", sections, emb, corpus_fingerprint(corpus), offtopic=off)
+    assert why.startswith("index was corrupt and has been rebuilt") and "offtopic.npy" in why
+
+
+def test_without_offtopic_questions_the_margin_is_nan_and_neutral():
+    feats = decline_features({"Q1": 0.9, "Q2": 0.5}, {"Q1": 1.0}, ["kv"], {"kv": 1.0}, 2)
+    assert math.isnan(feats[FEATURES.index("offtopic_margin")])
+    n = len(FEATURES)
+    model = DeclineModel("x", (0.0,) * n, (1.0,) * n, (0.0,) * (n - 1) + (5.0,), 0.0, 0.5)
+    assert model.probability(feats) == 0.5  # the NaN signal adds nothing
+    assert model.probability(feats[:-1] + (1.0,)) > 0.99
+
+
+def test_fit_fills_nan_with_the_column_mean_and_sets_the_threshold_on_marked_rows():
+    feats = [(1.0, 0.5), (1.0, float("nan")), (0.0, 0.1), (0.0, 0.2)]
+    model = fit_decline_model(feats, [True, True, False, False], "x", 1.0, threshold_on=[True, None, False, False])
+    assert all(m == m for m in model.mean)  # no NaN leaked into the standardisation
+    assert not model.declines(feats[0]) and model.declines(feats[2])
+
+
+def test_a_calibration_fitted_on_other_signals_is_not_used(tmp_path):
+    n = len(FEATURES)
+    old = DeclineModel("emb", (0.0,) * (n - 1), (1.0,) * (n - 1), (1.0,) * (n - 1), 0.0, 0.5, features=FEATURES[:-1])
+    old.save(tmp_path / "emb.json")
+    model, status = load_decline_model("emb", tmp_path)
+    assert model.threshold == 0.0 and "fitted on other signals" in status and "eval.calibrate" in status
+    (tmp_path / "emb.json").write_text('{"embedder": "emb"}', encoding="utf-8")
+    model, status = load_decline_model("emb", tmp_path)
+    assert model.threshold == 0.0 and "unreadable" in status
