@@ -15,6 +15,10 @@ Features of one query (pure function ``decline_features``):
 - ``offtopic_margin`` the best cosine minus the best cosine to the off-topic reference
                     questions (coach.offtopic); NaN without them, which the model
                     treats as neutral
+- ``rare_unknown``  how common, in general text, the rarest query word is that the bank
+                    never uses (wordfreq's Zipf scale; 8.0 when every word occurs in
+                    the bank): a rare word the bank lacks ("感受野", "Mamba") names a
+                    topic it does not cover, however close the embeddings are
 
 A logistic regression (scikit-learn) over standardised features, fitted by
 ``eval/calibrate.py`` on the calibration split plus the off-topic reference
@@ -31,17 +35,21 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin")
+from .text import word_zipf
+
+FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown")
+ALL_KNOWN = 8.0  # rare_unknown when every query word occurs in the bank (above any word's Zipf value)
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
 
 def decline_features(
     dense: Mapping[str, float], bm25: Mapping[str, float], query_tokens: Sequence[str],
     idf: Mapping[str, float], n_docs: int, offtopic_top: float | None = None, k1: float = 1.5,
+    zipf: Callable[[str], float] = word_zipf,
 ) -> tuple[float, ...]:
-    """The signals above, in FEATURES order."""
+    """The signals above, in FEATURES order; ``zipf`` gives a word's general frequency."""
     d = sorted(dense.values(), reverse=True)
     dense_top = d[0] if d else 0.0
     tail = d[5:] or d[1:] or [0.0]
@@ -58,7 +66,9 @@ def decline_features(
     bm25_top3 = sorted(bm25, key=lambda key: -bm25[key])[:3]
     agree = 1.0 if dense_winner is not None and dense_winner in bm25_top3 and bm25.get(dense_winner, 0) > 0 else 0.0
     margin = dense_top - offtopic_top if offtopic_top is not None and d else math.nan
-    return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin))
+    rare = min((zipf(t) for t in query_tokens if t not in idf), default=ALL_KNOWN)
+    return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin),
+            float(rare))
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:

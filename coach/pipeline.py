@@ -8,6 +8,7 @@ rebuilt and why, rerank on/off and why, decline calibrated or not).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from .chunking import ChunkSettings
@@ -15,7 +16,7 @@ from .corpus import corpus_fingerprint, load_corpus
 from .decline import load_decline_model
 from .embedders import Embedder, make_embedder
 from .glossary import load_glossary
-from .offtopic import load_offtopic
+from .offtopic import load_offtopic, reference_questions
 from .index import HybridIndex, open_index
 from .rerank import make_reranker
 from .retrieve import RetrievalSettings, Retriever
@@ -28,10 +29,13 @@ log = logging.getLogger(__name__)
 def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = False) -> tuple[HybridIndex, str]:
     """Load the corpus and open (or build) its index."""
     sections = load_corpus(settings.corpus_dir)
+    reference = reference_questions(load_offtopic(settings.corpus_dir), sections)
+    # The files' hash, plus the reference questions chosen from them (the choice is code, not a file).
+    fingerprint = hashlib.sha256("\n".join([corpus_fingerprint(settings.corpus_dir), *reference]).encode()).hexdigest()
     return open_index(
-        settings.index_dir, sections, embedder, corpus_fingerprint(settings.corpus_dir),
+        settings.index_dir, sections, embedder, fingerprint,
         ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
-        glossary=load_glossary(settings.corpus_dir), offtopic=load_offtopic(settings.corpus_dir),
+        glossary=load_glossary(settings.corpus_dir), offtopic=reference,
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from coach.decline import FEATURES, calibration_path, fit_decline_model
-from coach.offtopic import load_offtopic
+from coach.offtopic import load_offtopic, reference_questions
 from coach.pipeline import build_retriever
 from coach.settings import Settings
 from coach.text import QueryError
@@ -34,15 +34,16 @@ def features_of(retriever, queries):
     return [retriever.retrieve(q.query, q.history, k=1, rerank=False).features for q in queries]
 
 
-def offtopic_features(retriever, questions):
-    """Features of the off-topic reference questions, each left out of the reference set while it is scored
-    (otherwise its own vector would make its margin trivially negative)."""
+def offtopic_features(retriever, questions, reference):
+    """Features of the off-topic questions; one that is in the reference set (``reference``, the index's
+    off-topic rows in order) is left out of it while it is scored, or its own vector would decide its margin."""
     index = retriever.index
     full = index.offtopic
+    row = {q: i for i, q in enumerate(reference)}
     out = []
     try:
-        for i, question in enumerate(questions):
-            index.offtopic = np.delete(full, i, axis=0)
+        for question in questions:
+            index.offtopic = np.delete(full, row[question], axis=0) if question in row else full
             try:
                 out.append(retriever.retrieve(question, (), k=1, rerank=False).features)
             except QueryError:  # e.g. a reference "question" of punctuation only: nothing to learn from
@@ -71,15 +72,16 @@ def main(argv=None) -> int:
     retriever, status = build_retriever(settings)
     calib, held = load_queries(args.queries, "calib"), load_queries(args.queries, "heldout")
     offtopic = load_offtopic(settings.corpus_dir)
-    if len(offtopic) != len(retriever.index.offtopic):
+    reference = reference_questions(offtopic, list(retriever.index.sections.values()))
+    if len(reference) != len(retriever.index.offtopic):
         print(f"the index has {len(retriever.index.offtopic)} off-topic vectors but {settings.corpus_dir} has "
-              f"{len(offtopic)} questions: rebuild it with `python -m coach build-index`", file=sys.stderr)
+              f"{len(reference)} reference questions: rebuild it with `python -m coach build-index`", file=sys.stderr)
         return 2
     # A follow-up's reading (own words vs joined to the last turn) is picked by the decline model's confidence,
     # so the features depend on the model: refit until they stop changing (two or three rounds).
     model = None
     for round_ in range(1, 5):
-        f_cal, f_off = features_of(retriever, calib), offtopic_features(retriever, offtopic)
+        f_cal, f_off = features_of(retriever, calib), offtopic_features(retriever, offtopic, reference)
         fitted = fit_decline_model(f_cal + f_off, [q.answerable for q in calib] + [False] * len(f_off),
                                    retriever.embedder.name, args.min_answered,
                                    threshold_on=[q.answerable for q in calib] + [None] * len(f_off))
@@ -103,7 +105,8 @@ def main(argv=None) -> int:
         d, a = operating_point(model, feats, qs)
         print(f"{name:18}{d:>24.3f}{a:>22.3f}")
     declined_off = sum(model.declines(f) for f in f_off) / max(len(f_off), 1)
-    print(f"off-topic reference questions declined (left-one-out, fitted on): {declined_off:.3f} of {len(f_off)}")
+    print(f"off-topic questions declined (fitted on; reference ones left out while scored): {declined_off:.3f} "
+          f"of {len(f_off)} ({len(reference)} in the bank's language form the reference set)")
     print("\ntrade-off on calib (threshold sweep):")
     probs = sorted({round(model.probability(f), 3) for f in f_cal})
     for t in probs[:: max(1, len(probs) // 12)]:

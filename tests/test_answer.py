@@ -298,7 +298,7 @@ def test_followup_falls_back_to_the_rule_when_the_condense_call_fails(retriever,
 
 def test_a_condensed_query_that_finds_nothing_falls_back_to_the_rule(declining_retriever):
     # The "LLM" resolves 它 to an off-topic subject: that reading is declined, the rule's is not.
-    followup = "那它的缺点是什么"
+    followup = "那它的显存怎么办"
     llm = FakeLLM().enqueue("如何办理护照", "以显存换速度 [Q1]。")
     answer = Coach(declining_retriever, llm).ask(followup, [KV_QUESTION])
     assert declining_retriever.retrieve("如何办理护照").declined  # the premise: the bad rewrite alone is declined

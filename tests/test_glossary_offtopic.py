@@ -131,10 +131,22 @@ def test_offtopic_vectors_are_saved_checked_and_used(tmp_path):
 def test_without_offtopic_questions_the_margin_is_nan_and_neutral():
     feats = decline_features({"Q1": 0.9, "Q2": 0.5}, {"Q1": 1.0}, ["kv"], {"kv": 1.0}, 2)
     assert math.isnan(feats[FEATURES.index("offtopic_margin")])
-    n = len(FEATURES)
-    model = DeclineModel("x", (0.0,) * n, (1.0,) * n, (0.0,) * (n - 1) + (5.0,), 0.0, 0.5)
+    n, i = len(FEATURES), FEATURES.index("offtopic_margin")
+    coef = tuple(5.0 if j == i else 0.0 for j in range(n))
+    model = DeclineModel("x", (0.0,) * n, (1.0,) * n, coef, 0.0, 0.5)
     assert model.probability(feats) == 0.5  # the NaN signal adds nothing
-    assert model.probability(feats[:-1] + (1.0,)) > 0.99
+    assert model.probability(feats[:i] + (1.0,) + feats[i + 1:]) > 0.99
+
+
+def test_rare_unknown_is_the_rarest_word_the_bank_lacks():
+    zipf = {"感受野": 3.0, "计算": 5.5, "怎么": 6.0}.get
+    idf = {"kv": 1.0, "怎么": 0.5}
+    i = FEATURES.index("rare_unknown")
+    assert decline_features({"Q1": 0.9}, {}, ["感受野", "怎么", "计算"], idf, 1, zipf=zipf)[i] == 3.0
+    assert decline_features({"Q1": 0.9}, {}, ["kv", "怎么"], idf, 1, zipf=zipf)[i] == 8.0  # every word known
+    from coach.text import word_zipf
+
+    assert word_zipf("感受野") < 3.5 < word_zipf("计算") and word_zipf("the") > 7.0  # the real table (wordfreq)
 
 
 def test_fit_fills_nan_with_the_column_mean_and_sets_the_threshold_on_marked_rows():
