@@ -67,14 +67,20 @@ def own(answer) -> float:
 
 def followup_hit5(coach: Coach, followups) -> str:
     """hit@5 over the answerable follow-ups, with how many were declined and how many rewrites fell back."""
-    hits, declined, fell_back = [], 0, 0
+    hits, declined, fell_back, guarded, raw = [], 0, 0, 0, []
     for q in followups:
         answer = coach.ask(q.query, q.history)
         hits.append(hit_at_k([h.id for h in answer.hits], q.gold, 5))
         declined += answer.declined
         fell_back += any("fell back to the built-in rule" in n for n in answer.notices)
-    extra = f", condense fell back to the rule {fell_back}x" if coach.llm is not None else ""
-    return f"{sum(hits) / len(hits):.3f} (n={len(hits)}, declined {declined}{extra})"
+        guard = any("used the built-in rule's reading instead" in n for n in answer.notices)
+        guarded += guard
+        # The LLM's own rewrite, before the guard: what a real condense prompt is judged on.
+        raw.append(0 if guard else hits[-1])
+    if coach.llm is None:
+        return f"{sum(hits) / len(hits):.3f} (n={len(hits)}, declined {declined})"
+    return (f"{sum(hits) / len(hits):.3f} with the guard, {sum(raw) / len(raw):.3f} the model's rewrites alone "
+            f"(n={len(hits)}, declined {declined}, guard used {guarded}x, condense call failed {fell_back}x)")
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,8 @@
     .venv/bin/python bench/retrieval.py --scale 30 --embedder hash
 
 Each bank is measured in a fresh child process, so peak RSS (getrusage) is
-that bank's own: index build from scratch (chunk + tokenize + embed + save),
+that bank's own: index build from scratch (chunk with glossary aliases +
+tokenize + embed the chunks and the off-topic reference questions + save),
 index load, then one retrieval (hybrid, shipped decline model, no reranker)
 per query of eval/queries.jsonl after a warm-up, reported as p50/p95.
 ``rss+`` is the peak RSS minus the RSS after the embedder was loaded, i.e.
@@ -23,6 +24,7 @@ import json
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,28 +47,32 @@ def _current_rss_mb() -> float:
 
 def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: str) -> dict:
     """Build, load and query one bank; runs in its own process."""
-    from coach.corpus import corpus_fingerprint, load_corpus
     from coach.decline import load_decline_model
     from coach.embedders import make_embedder
-    from coach.index import load_index, open_index
     from coach.metrics import percentile
+    from coach.pipeline import open_settings_index
     from coach.retrieve import Retriever
+    from coach.settings import Settings
+    from coach.text import warm_up
     from eval.dataset import load_queries
 
     embedder = make_embedder(embedder_spec)
     embedder.embed(["warm up"], query=True)
+    warm_up()
     base_rss = _current_rss_mb()
     with tempfile.TemporaryDirectory() as index_dir:
+        # The app's own path: bank(s) + glossary aliases + off-topic reference questions of the folder.
+        settings = Settings(corpus_dir=Path(corpus_dir), index_dir=Path(index_dir), embedder=embedder_spec)
         t = time.perf_counter()
-        sections = load_corpus(corpus_dir)
-        fingerprint = corpus_fingerprint(corpus_dir)
-        index, _ = open_index(index_dir, sections, embedder, fingerprint, rebuild=True)
+        index, _ = open_settings_index(settings, embedder, rebuild=True)
         build_s = time.perf_counter() - t
         disk_mb = sum(p.stat().st_size for p in Path(index_dir).iterdir() if p.is_file()) / 2**20
         del index
         t = time.perf_counter()
-        index = load_index(index_dir, sections, embedder, fingerprint)
+        index, why = open_settings_index(settings, embedder)
         load_s = time.perf_counter() - t
+        assert why.startswith("index loaded"), why
+        sections = list(index.sections.values())
     model, _ = load_decline_model(embedder.name)
     retriever = Retriever(index, embedder, decline_model=model)
     queries = load_queries(queries_path)[:n_queries]
@@ -86,6 +92,8 @@ def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: s
 def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
     """Write ~90 * scale sections recombined from the seed's sentences; returns the count."""
     from coach.corpus import PRIMARY_BANK, load_corpus
+    from coach.glossary import glossary_files
+    from coach.offtopic import offtopic_files
 
     sections = load_corpus(ROOT / "corpus")
     titles = [s.title for s in sections]
@@ -101,6 +109,8 @@ def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
         lines += [f"**{i}. {rng.choice(titles)}（变体 {i}）**", "".join(rng.sample(sentences, rng.randint(2, 5))), ""]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PRIMARY_BANK).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for extra in (*glossary_files(ROOT / "corpus"), *offtopic_files(ROOT / "corpus")):  # same terms, same scope
+        shutil.copy(extra, folder / extra.name)
     return n
 
 
