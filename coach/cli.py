@@ -34,11 +34,16 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         settings = Settings.from_env()
+        from .glossary import load_glossary, unmatched_groups
         from .pipeline import build_coach, build_retriever
 
         if args.cmd == "build-index":
-            _, status = build_retriever(settings, rebuild=args.rebuild)
+            retriever, status = build_retriever(settings, rebuild=args.rebuild)
             print("\n".join(status))
+            glossary = load_glossary(settings.corpus_dir)
+            dead = unmatched_groups(glossary, [s.title + "\n" + s.body for s in retriever.index.sections.values()])
+            print(f"glossary: {len(glossary.groups)} groups; {len(dead)} match nothing in the banks"
+                  + (f" (check their spelling): {'; '.join(g[0] for g in dead)}" if dead else ""))
             return 0
         coach, status = build_coach(settings)
         answer = coach.ask(args.question, args.history, k=args.k)

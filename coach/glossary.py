@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Sequence
 
 from .corpus import CorpusError
 
@@ -52,6 +53,13 @@ class Glossary:
                     seen.add(name.lower())
                     out.append(name)
         return tuple(out)
+
+
+def unmatched_groups(glossary: Glossary, texts: Sequence[str]) -> list[tuple[str, ...]]:
+    """Groups none of whose names occurs in ``texts``: usually a spelling that differs from the bank's."""
+    joined = "\n".join(texts)
+    return [group for group, patterns in zip(glossary.groups, glossary._patterns)
+            if not any(p.search(joined) for _, p in patterns)]
 
 
 def _pattern(name: str) -> re.Pattern:

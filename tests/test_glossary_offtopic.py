@@ -14,7 +14,7 @@ from coach.chunking import chunk_sections
 from coach.corpus import CorpusError, corpus_fingerprint, load_corpus
 from coach.decline import FEATURES, DeclineModel, decline_features, fit_decline_model, load_decline_model
 from coach.embedders import HashEmbedder
-from coach.glossary import Glossary, load_glossary, parse_glossary
+from coach.glossary import Glossary, load_glossary, parse_glossary, unmatched_groups
 from coach.index import FILES, build_index, load_index, open_index
 from coach.offtopic import load_offtopic, parse_offtopic
 from coach.retrieve import Retriever
@@ -52,6 +52,10 @@ def test_aliases_of_a_text_by_hand():
     assert g.aliases("GraphRAG 在图上检索") == ()  # whole words only: RAG inside GraphRAG is another term
     assert g.aliases("Q 和 K 的点积") == ()
     assert g.aliases("用检索增强生成") == ("RAG", "retrieval-augmented generation")  # any name of a group works
+
+
+def test_groups_that_match_nothing_are_listed():
+    assert unmatched_groups(glossary(), ["什么是 RAG？", "投机解码"]) == [("幻觉", "hallucination"), ("Q", "query")]
 
 
 def test_chunks_carry_aliases_in_their_search_text():
