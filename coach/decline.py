@@ -15,6 +15,10 @@ Features of one query (pure function ``decline_features``):
 - ``offtopic_margin`` the best cosine minus the best cosine to the off-topic reference
                     questions (coach.offtopic); NaN without them, which the model
                     treats as neutral
+- ``followup_new_term`` for a reading joined to the history only (else 0): 8 minus the
+                    Zipf value of the rarest word of the follow-up itself that the bank
+                    lacks ("那 GraphRAG 呢？" after RAG: the history looks covered, the
+                    new subject is not)
 - ``rare_unknown``  how common, in general text, the rarest query word is that the bank
                     never uses (wordfreq's Zipf scale; 8.0 when every word occurs in
                     the bank): a rare word the bank lacks ("感受野", "Mamba") names a
@@ -39,7 +43,8 @@ from typing import Callable, Mapping, Sequence
 
 from .text import word_zipf
 
-FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown")
+FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
+            "followup_new_term")
 ALL_KNOWN = 8.0  # rare_unknown when every query word occurs in the bank (above any word's Zipf value)
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
@@ -47,7 +52,7 @@ CALIBRATION_DIR = Path(__file__).with_name("calibration")
 def decline_features(
     dense: Mapping[str, float], bm25: Mapping[str, float], query_tokens: Sequence[str],
     idf: Mapping[str, float], n_docs: int, offtopic_top: float | None = None, k1: float = 1.5,
-    zipf: Callable[[str], float] = word_zipf,
+    zipf: Callable[[str], float] = word_zipf, followup_tokens: Sequence[str] | None = None,
 ) -> tuple[float, ...]:
     """The signals above, in FEATURES order; ``zipf`` gives a word's general frequency."""
     d = sorted(dense.values(), reverse=True)
@@ -67,8 +72,11 @@ def decline_features(
     agree = 1.0 if dense_winner is not None and dense_winner in bm25_top3 and bm25.get(dense_winner, 0) > 0 else 0.0
     margin = dense_top - offtopic_top if offtopic_top is not None and d else math.nan
     rare = min((zipf(t) for t in query_tokens if t not in idf), default=ALL_KNOWN)
+    new_term = 0.0
+    if followup_tokens is not None:  # a reading joined to the history: how rare is the follow-up's own new word?
+        new_term = ALL_KNOWN - min((zipf(t) for t in followup_tokens if t not in idf), default=ALL_KNOWN)
     return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin),
-            float(rare))
+            float(rare), float(new_term))
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:

@@ -23,7 +23,7 @@ from .followup import contextualize
 from .fusion import rrf, weighted
 from .index import HybridIndex
 from .rerank import Reranker
-from .text import MAX_QUERY_CHARS, clean_query, tokenize
+from .text import MAX_QUERY_CHARS, clean_query, name_tokens, tokenize
 from .types import Hit, Retrieval
 
 MODES = ("bm25", "dense", "hybrid")
@@ -73,7 +73,8 @@ class Retriever:
         rewritten = contextualize(query, history)
         timings = {"clean": _ms(t0)}
         tokens, bm25, dense, dense_chunks, offtopic_top = self._signals(rewritten, timings)
-        features, confidence = self._confidence(tokens, bm25, dense, offtopic_top)
+        own = name_tokens(query) if rewritten != query else None
+        features, confidence = self._confidence(tokens, bm25, dense, offtopic_top, own)
         if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
             # keep whichever reading the calibrated decline model is more confident about.  Only for
@@ -82,7 +83,7 @@ class Retriever:
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})
-            alt_features, alt_conf = self._confidence(*alt[:3], alt[4])
+            alt_features, alt_conf = self._confidence(*alt[:3], alt[4], name_tokens(query))
             if alt_conf > confidence:
                 rewritten, (tokens, bm25, dense, dense_chunks, offtopic_top) = joined, alt
                 features, confidence = alt_features, alt_conf
@@ -147,10 +148,12 @@ class Retriever:
         timings["dense"] = _ms(t)
         return tokens, bm25, dense, dense_chunks, offtopic_top
 
-    def _confidence(self, tokens: list[str], bm25: dict, dense: dict,
-                    offtopic_top: float | None) -> tuple[tuple[float, ...], float]:
-        """The decline features of one reading and the calibrated P(answerable) they give."""
-        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks), offtopic_top)
+    def _confidence(self, tokens: list[str], bm25: dict, dense: dict, offtopic_top: float | None,
+                    own_tokens: list[str] | None = None) -> tuple[tuple[float, ...], float]:
+        """The decline features of one reading (``own_tokens``: the question's own, when the reading joined
+        the history) and the calibrated P(answerable) they give."""
+        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks), offtopic_top,
+                                    followup_tokens=own_tokens)
         return features, self.decline_model.probability(features)
 
     def _bm25(self, tokens: list[str]) -> dict[str, float]:

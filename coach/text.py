@@ -91,3 +91,13 @@ def word_zipf(token: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(token, "zh" if _CJK.search(token) else "en")
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+
+
+def name_tokens(text: str) -> list[str]:
+    """The tokens of ``text`` that can name a thing: Chinese words, and Latin words written with a capital
+    or a digit ("GraphRAG", "MLA", "Llama3"), lower-cased; plain English words ("skip", "evenly") are left out."""
+    names = {w.lower() for w in _NAME.findall(text) if w != w.lower() or any(c.isdigit() for c in w)}
+    return [t for t in tokenize(text) if _CJK.search(t) or t in names]

@@ -142,6 +142,26 @@ def test_without_offtopic_questions_the_margin_is_nan_and_neutral():
     assert model.probability(feats[:i] + (1.0,) + feats[i + 1:]) > 0.99
 
 
+def test_followup_new_term_counts_only_the_follow_ups_own_names():
+    zipf = {"graphrag": 0.0, "缺点": 4.5, "rag": 3.0}.get
+    idf = {"rag": 1.0, "什么": 0.5}
+    i = FEATURES.index("followup_new_term")
+    joined = ["什么", "rag", "graphrag"]
+    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["graphrag"])[i] == 8.0
+    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["缺点"])[i] == 3.5
+    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["rag"])[i] == 0.0  # known
+    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf)[i] == 0.0  # not a joined reading
+
+
+def test_name_tokens_keep_chinese_words_and_written_names():
+    from coach.text import name_tokens
+
+    assert name_tokens("and what about Medusa heads?") == ["medusa"]
+    assert name_tokens("那 MLA 呢？DeepSeek 用的那个")[:2] == ["mla", "deepseek"]
+    assert name_tokens("Is there a simpler alternative that skips the reward model?") == []
+    assert "缺点" in name_tokens("那它的缺点是什么") and "llama3" in name_tokens("what about llama3")
+
+
 def test_rare_unknown_is_the_rarest_word_the_bank_lacks():
     zipf = {"感受野": 3.0, "计算": 5.5, "怎么": 6.0}.get
     idf = {"kv": 1.0, "怎么": 0.5}
