@@ -15,14 +15,14 @@ Features of one query (pure function ``decline_features``):
 - ``offtopic_margin`` the best cosine minus the best cosine to the off-topic reference
                     questions (coach.offtopic); NaN without them, which the model
                     treats as neutral
-- ``followup_new_term`` for a reading joined to the history only (else 0): 8 minus the
-                    Zipf value of the rarest word of the follow-up itself that the bank
-                    lacks ("那 GraphRAG 呢？" after RAG: the history looks covered, the
-                    new subject is not)
 - ``rare_unknown``  how common, in general text, the rarest query word is that the bank
                     never uses (wordfreq's Zipf scale; 8.0 when every word occurs in
                     the bank): a rare word the bank lacks ("感受野", "Mamba") names a
                     topic it does not cover, however close the embeddings are
+- ``followup_new_term`` for a reading joined to the history only (else 0): 8 minus the
+                    Zipf value of the rarest name in the follow-up itself that the bank
+                    lacks (coach.text.name_tokens; "那 GraphRAG 呢？" after RAG: the
+                    history looks covered, the new subject is not)
 
 A logistic regression (scikit-learn) over standardised features, fitted by
 ``eval/calibrate.py`` on the calibration split plus the off-topic reference
