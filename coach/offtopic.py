@@ -26,9 +26,8 @@ matching questions out, or they will pull its questions towards a decline.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
 
 from .corpus import CorpusError

@@ -73,7 +73,8 @@ class Retriever:
         rewritten = contextualize(query, history)
         timings = {"clean": _ms(t0)}
         tokens, bm25, dense, dense_chunks, offtopic_top = self._signals(rewritten, timings)
-        own = name_tokens(query) if rewritten != query else None
+        names = name_tokens(query) if history else None  # the follow-up's own names, for readings joined to history
+        own = names if rewritten != query else None
         features, confidence = self._confidence(tokens, bm25, dense, offtopic_top, own)
         if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
@@ -83,7 +84,8 @@ class Retriever:
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})
-            alt_features, alt_conf = self._confidence(*alt[:3], alt[4], name_tokens(query))
+            a_tokens, a_bm25, a_dense, _, a_offtopic = alt
+            alt_features, alt_conf = self._confidence(a_tokens, a_bm25, a_dense, a_offtopic, names)
             if alt_conf > confidence:
                 rewritten, (tokens, bm25, dense, dense_chunks, offtopic_top) = joined, alt
                 features, confidence = alt_features, alt_conf
