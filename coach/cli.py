@@ -19,6 +19,26 @@ from .settings import Settings
 from .text import QueryError
 
 
+def _overlap_report(retriever, corpus_dir) -> str:
+    """The off-topic reference questions a bank may answer after all (coach.offtopic.overlapping_references)."""
+    from .offtopic import OVERLAP_COSINE, load_offtopic, overlapping_references, reference_questions
+
+    sections = list(retriever.index.sections.values())
+    reference = reference_questions(load_offtopic(corpus_dir), sections)
+    titles = [s.title for s in sections]
+    hits = overlapping_references(reference, retriever.index.offtopic, titles,
+                                  retriever.embedder.embed(titles, query=True))
+    if not hits:
+        return f"off-topic reference: none of its {len(reference)} questions is close to a section title"
+    lines = [f"off-topic reference: {len(hits)} of {len(reference)} questions are close to a section title "
+             f"(cosine >= {OVERLAP_COSINE}). If your banks answer them, delete them from the *off_topic*.jsonl "
+             "files and rerun `python -m eval.calibrate`, or questions on them will tend to be declined:"]
+    lines += [f"  {cos:.3f}  {q}  ~  {t}" for q, t, cos in hits[:20]]
+    if len(hits) > 20:
+        lines.append(f"  ... and {len(hits) - 20} more")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m coach", description="Interview Coach")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -44,6 +64,7 @@ def main(argv=None) -> int:
             dead = unmatched_groups(glossary, [s.title + "\n" + s.body for s in retriever.index.sections.values()])
             print(f"glossary: {len(glossary.groups)} groups; {len(dead)} match nothing in the banks"
                   + (f" (check their spelling): {'; '.join(g[0] for g in dead)}" if dead else ""))
+            print(_overlap_report(retriever, settings.corpus_dir))
             return 0
         coach, status = build_coach(settings)
         answer = coach.ask(args.question, args.history, k=args.k)

@@ -22,7 +22,12 @@ Features of one query (pure function ``decline_features``):
 - ``followup_new_term`` for a reading joined to the history only (else 0): 8 minus the
                     Zipf value of the rarest name in the follow-up itself that the bank
                     lacks (coach.text.name_tokens; "那 GraphRAG 呢？" after RAG: the
-                    history looks covered, the new subject is not)
+                    history looks covered, the new subject is not).  A coined name
+                    ("DoRA", "FP8", "Self-RAG": coach.text.is_coined) counts as Zipf 0,
+                    whatever its lower-case spelling means in English ("dora")
+- ``followup_coined`` 1.0 when that rarest name is coined or unseen (Zipf 0), else 0: on the
+                    calibration follow-ups no answerable one does this, but a linear
+                    weight on the graded signal alone cannot say "this, whatever else"
 
 A logistic regression (scikit-learn) over standardised features, fitted by
 ``eval/calibrate.py`` on the calibration split plus the off-topic reference
@@ -39,12 +44,12 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Container, Mapping, Sequence
 
-from .text import word_zipf
+from .text import is_coined, word_zipf
 
 FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
-            "followup_new_term")
+            "followup_new_term", "followup_coined")
 ALL_KNOWN = 8.0  # rare_unknown when every query word occurs in the bank (above any word's Zipf value)
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
@@ -53,8 +58,11 @@ def decline_features(
     dense: Mapping[str, float], bm25: Mapping[str, float], query_tokens: Sequence[str],
     idf: Mapping[str, float], n_docs: int, offtopic_top: float | None = None, k1: float = 1.5,
     zipf: Callable[[str], float] = word_zipf, followup_tokens: Sequence[str] | None = None,
+    bank_names: Container[str] = frozenset(),
 ) -> tuple[float, ...]:
-    """The signals above, in FEATURES order; ``zipf`` gives a word's general frequency."""
+    """The signals above, in FEATURES order; ``zipf`` gives a word's general frequency, ``followup_tokens``
+    are the follow-up's names as written (coach.text.name_tokens), ``bank_names`` the bank's Latin words
+    (coach.text.latin_words), so that "Pre-LN" is known though BM25 splits it."""
     d = sorted(dense.values(), reverse=True)
     dense_top = d[0] if d else 0.0
     tail = d[5:] or d[1:] or [0.0]
@@ -72,11 +80,13 @@ def decline_features(
     agree = 1.0 if dense_winner is not None and dense_winner in bm25_top3 and bm25.get(dense_winner, 0) > 0 else 0.0
     margin = dense_top - offtopic_top if offtopic_top is not None and d else math.nan
     rare = min((zipf(t) for t in query_tokens if t not in idf), default=ALL_KNOWN)
-    new_term = 0.0
+    new_term = coined = 0.0
     if followup_tokens is not None:  # a reading joined to the history: how rare is the follow-up's own new word?
-        new_term = ALL_KNOWN - min((zipf(t) for t in followup_tokens if t not in idf), default=ALL_KNOWN)
+        unknown = [t for t in followup_tokens if t.lower() not in idf and t.lower() not in bank_names]
+        new_term = ALL_KNOWN - min((0.0 if is_coined(t) else zipf(t.lower()) for t in unknown), default=ALL_KNOWN)
+        coined = 1.0 if new_term >= ALL_KNOWN else 0.0
     return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin),
-            float(rare), float(new_term))
+            float(rare), float(new_term), coined)
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:

@@ -2,14 +2,14 @@
 
 Saved in ``index/`` as five files::
 
-    manifest.json  format, corpus fingerprint, embedder, dim, chunk settings, file sha256s
+    manifest.json  format, corpus fingerprint, embedder, dim, chunk settings, tokenizer, file sha256s
     chunks.jsonl   one Chunk per line (section id, title, text, offsets, glossary aliases)
     tokens.json    the BM25 token lists (BM25Okapi is rebuilt from them in ms)
     dense.faiss    faiss.IndexFlatIP over the normalised chunk embeddings
     offtopic.npy   query embeddings of the off-topic reference questions (coach.offtopic)
 
-``open_index`` loads when the manifest matches the corpus, embedder and chunk
-settings, and otherwise rebuilds: a stale index is rebuilt quietly (logged),
+``open_index`` loads when the manifest matches the corpus, embedder, chunk
+settings and tokenizer, and otherwise rebuilds: a stale index is rebuilt quietly (logged),
 a corrupt one with a warning that says what was wrong.  An index built with
 another embedder or dimension is never mixed with the current one.
 """
@@ -24,14 +24,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .chunking import SEPARATORS, ChunkSettings, chunk_sections
 from .embedders import Embedder
 from .glossary import Glossary
-from .text import tokenize
+from .text import TOKENIZER_ID, latin_words, tokenize
 from .types import Chunk, Section
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class HybridIndex:
         self.bm25 = BM25Okapi([t or ["\u2205"] for t in self.tokens])
         self.chunk_section = np.array([c.section_id for c in self.chunks], dtype=object)
         self.section_order = list(dict.fromkeys(c.section_id for c in self.chunks))
+        self.latin_words = frozenset().union(*(latin_words(c.search_text) for c in self.chunks))  # names the bank uses
 
     def save(self, folder: str | Path) -> None:
         """Write atomically: files go to a temp folder, then replace the old ones."""
@@ -95,6 +96,7 @@ class HybridIndex:
             "dim": self.dim,
             "chunk_settings": asdict(self.chunk_settings),
             "separators": SEPARATORS,
+            "tokenizer": TOKENIZER_ID,
             "n_chunks": len(self.chunks),
             "n_offtopic": int(len(self.offtopic)),
             "sha256": {name: _sha256(tmp / name) for name in FILES},
@@ -108,9 +110,10 @@ class HybridIndex:
 
 def build_index(
     sections: list[Section], embedder: Embedder, fingerprint: str, settings: ChunkSettings = ChunkSettings(),
-    glossary: Glossary = Glossary(), offtopic: Sequence[str] = (),
+    glossary: Glossary = Glossary(), offtopic: Sequence[str] = (), offtopic_vectors: np.ndarray | None = None,
 ) -> HybridIndex:
-    """Chunk (with the glossary's aliases), tokenize and embed every section, and embed the off-topic questions."""
+    """Chunk (with the glossary's aliases), tokenize and embed every section, and embed the off-topic questions
+    (or take ``offtopic_vectors``, their vectors from this embedder, when given: coach.offtopic)."""
     import faiss
 
     chunks = chunk_sections(sections, settings, glossary)
@@ -119,7 +122,12 @@ def build_index(
         raise ValueError(f"embedder {embedder.name} returned shape {vectors.shape}, expected ({len(chunks)}, {embedder.dim})")
     dense = faiss.IndexFlatIP(embedder.dim)
     dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    off = embedder.embed(list(offtopic), query=True) if offtopic else np.zeros((0, embedder.dim), dtype=np.float32)
+    if offtopic_vectors is not None and offtopic_vectors.shape == (len(offtopic), embedder.dim):
+        off = offtopic_vectors
+    elif offtopic:
+        off = embedder.embed(list(offtopic), query=True)
+    else:
+        off = np.zeros((0, embedder.dim), dtype=np.float32)
     return HybridIndex(
         {s.id: s for s in sections}, chunks, [tokenize(c.search_text) for c in chunks], dense,
         embedder.name, embedder.dim, fingerprint, settings, np.asarray(off, dtype=np.float32),
@@ -145,10 +153,12 @@ def load_index(
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {k: manifest[k] for k in ("format", "fingerprint", "embedder", "dim", "chunk_settings", "sha256")}
         expected["separators"] = manifest.get("separators")  # the splitter's separators re-chunk too
+        expected["tokenizer"] = manifest.get("tokenizer")  # a new term lexicon re-tokenizes
     except (ValueError, KeyError, TypeError) as err:
         raise CorruptIndex(f"{manifest_path} is unreadable ({err})") from None
     wanted = {"format": FORMAT, "fingerprint": fingerprint, "embedder": embedder.name, "dim": embedder.dim,
-              "chunk_settings": asdict(settings), "separators": SEPARATORS}
+              "chunk_settings": asdict(settings), "separators": SEPARATORS,
+              "tokenizer": TOKENIZER_ID}
     for key, value in wanted.items():
         if expected[key] != value:
             raise StaleIndex(f"index {key} is {expected[key]!r}, now {value!r}")
@@ -178,7 +188,7 @@ def load_index(
 def open_index(
     folder: str | Path, sections: list[Section], embedder: Embedder, fingerprint: str,
     settings: ChunkSettings = ChunkSettings(), rebuild: bool = False, glossary: Glossary = Glossary(),
-    offtopic: Sequence[str] = (),
+    offtopic: Sequence[str] = (), offtopic_vectors: Callable[[], np.ndarray | None] = lambda: None,
 ) -> tuple[HybridIndex, str]:
     """Load, or (re)build and save. Returns the index and one line saying which happened."""
     if not rebuild:
@@ -193,7 +203,7 @@ def open_index(
     else:
         why = "index rebuilt on request"
     start = time.perf_counter()
-    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic)
+    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic, offtopic_vectors())
     try:
         index.save(folder)
     except OSError as err:

@@ -13,10 +13,10 @@ import logging
 
 from .chunking import ChunkSettings
 from .corpus import corpus_fingerprint, load_corpus
-from .decline import load_decline_model
+from .decline import calibration_path, load_decline_model
 from .embedders import Embedder, make_embedder
 from .glossary import load_glossary
-from .offtopic import load_offtopic, reference_questions
+from .offtopic import load_offtopic, load_reference_vectors, reference_questions, vectors_key
 from .index import HybridIndex, open_index
 from .rerank import make_reranker
 from .retrieve import RetrievalSettings, Retriever
@@ -32,11 +32,26 @@ def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = 
     reference = reference_questions(load_offtopic(settings.corpus_dir), sections)
     # The files' hash, plus the reference questions chosen from them (the choice is code, not a file).
     fingerprint = hashlib.sha256("\n".join([corpus_fingerprint(settings.corpus_dir), *reference]).encode()).hexdigest()
-    return open_index(
+    used: list[str] = []
+
+    def shipped_vectors():
+        vectors = load_reference_vectors(
+            reference_vectors_path(embedder.name), vectors_key(reference, embedder.name, embedder.dim), embedder.dim)
+        used.append("reference vectors from the shipped calibration" if vectors is not None else
+                    f"{len(reference)} reference questions embedded")
+        return vectors
+
+    index, status = open_index(
         settings.index_dir, sections, embedder, fingerprint,
         ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
-        glossary=load_glossary(settings.corpus_dir), offtopic=reference,
+        glossary=load_glossary(settings.corpus_dir), offtopic=reference, offtopic_vectors=shipped_vectors,
     )
+    return index, status + (f"; {used[0]}" if used and reference else "")
+
+
+def reference_vectors_path(embedder_name: str):
+    """Where eval/calibrate.py ships the off-topic reference vectors it fitted the decline model with."""
+    return calibration_path(embedder_name).with_suffix(".offtopic.npz")
 
 
 def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retriever, list[str]]:

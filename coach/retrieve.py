@@ -155,7 +155,7 @@ class Retriever:
         """The decline features of one reading (``own_tokens``: the question's own, when the reading joined
         the history) and the calibrated P(answerable) they give."""
         features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks), offtopic_top,
-                                    followup_tokens=own_tokens)
+                                    followup_tokens=own_tokens, bank_names=self.index.latin_words)
         return features, self.decline_model.probability(features)
 
     def _bm25(self, tokens: list[str]) -> dict[str, float]:

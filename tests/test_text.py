@@ -79,3 +79,13 @@ def test_normalize_collapses_whitespace():
 )
 def test_tokenize_lowercases_and_drops_stopwords_and_punctuation(text, tokens):
     assert tokenize(text) == tokens
+
+
+def test_the_term_lexicon_keeps_machine_learning_terms_whole():
+    from coach.text import LEXICON, TOKENIZER_ID
+
+    assert LEXICON.exists() and TOKENIZER_ID.startswith("jieba+") and TOKENIZER_ID != "jieba+none"
+    # jieba alone splits these ("感受" + "野"); search mode still adds the parts, so partial matches stay
+    assert {"感受野", "感受"} <= set(tokenize("卷积神经网络的感受野怎么计算？"))
+    assert "旋转位置编码" in tokenize("旋转位置编码和 ALiBi 哪个好")
+    assert tokenize("我们今天讨论时间和方法的问题") == ["今天", "讨论", "时间", "方法", "问题"]  # everyday text as before
