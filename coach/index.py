@@ -74,7 +74,10 @@ class HybridIndex:
         self.bm25 = BM25Okapi([t or ["\u2205"] for t in self.tokens])
         self.chunk_section = np.array([c.section_id for c in self.chunks], dtype=object)
         self.section_order = list(dict.fromkeys(c.section_id for c in self.chunks))
-        self.latin_words = frozenset().union(*(latin_words(c.search_text) for c in self.chunks))  # names the bank uses
+        # The Latin words of the chunks' search text (names the bank uses), from its distinct pieces: the aliases
+        # repeat in many chunks, and scanning every search text made a 9,000-chunk index load 0.8 s slower.
+        pieces = {p for c in self.chunks for p in (c.category.split(".", 1)[-1], c.text, *c.aliases)}
+        self.latin_words = frozenset().union(*map(latin_words, pieces))
 
     def save(self, folder: str | Path) -> None:
         """Write atomically: files go to a temp folder, then replace the old ones."""
