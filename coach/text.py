@@ -121,14 +121,17 @@ _LATIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*")
 _LETTER = re.compile(r"[A-Za-z]")
 
 
+def _latin(text: str) -> list[str]:
+    """Runs of Latin letters and digits, joined by - or . ("Self-RAG", "llama.cpp", "1F1B"), with a letter."""
+    return [w for w in _LATIN_NAME.findall(text) if _LETTER.search(w)]
+
+
 def latin_words(text: str) -> set[str]:
     """Latin words of ``text``, lower-cased, whole ("Self-RAG" -> "self-rag") and split at - and . alike."""
     out = set()
-    for w in _LATIN_NAME.findall(text):
-        if _LETTER.search(w):
-            w = w.lower()
-            out.add(w)
-            out.update(p for p in re.split(r"[-.]", w) if p)
+    for w in map(str.lower, _latin(text)):
+        out.add(w)
+        out.update(p for p in re.split(r"[-.]", w) if p)
     return out
 
 
@@ -136,8 +139,7 @@ def name_tokens(text: str) -> list[str]:
     """The words of ``text`` that can name a thing, as written: Chinese words, and whole Latin words written
     with a capital or a digit ("GraphRAG", "Self-RAG", "1F1B", "Llama3"); plain English words ("skip",
     "evenly") are left out."""
-    latin = [w for w in _LATIN_NAME.findall(text)
-             if _LETTER.search(w) and (w != w.lower() or any(c.isdigit() for c in w))]
+    latin = [w for w in _latin(text) if w != w.lower() or any(c.isdigit() for c in w)]
     return [t for t in tokenize(text) if _CJK.search(t)] + latin
 
 
