@@ -15,9 +15,13 @@ test: venv browser
 index: venv
 	.venv/bin/python -m coach build-index
 
-# Debian's chromium for the Playwright browser test (Playwright's own browser download fails offline).
+# Debian's chromium for the Playwright browser test (Playwright's own browser download fails offline), with the
+# fonts the page needs: CJK text, and colour emoji for its marks (without them ✅ and 🚫 draw as empty boxes).
+BROWSER_PKGS = chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "[browser] installing Debian's chromium (apt-get)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; fi; }
+	@missing=$$(for p in $(BROWSER_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[browser] installing Debian's $$missing (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi

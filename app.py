@@ -23,6 +23,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+from coach.logs import configure_logging
 from coach.settings import Settings
 from coach.text import QueryError, normalize
 
@@ -134,11 +135,19 @@ def answer_payload(answer) -> dict:
             "timings_ms": answer.timings_ms}
 
 
-def status_line(coach, status: list[str], progress_note: str) -> str:
-    mode = f"LLM {coach.mode}" if coach.llm else "extractive (quotes the bank; no LLM configured)"
-    index = next((s for s in status if s.startswith("index")), "")
-    parts = [f"**mode:** {mode}", f"**rerank:** {coach.rerank_state}", index, progress_note]
-    return " · ".join(escape_html(p) if i > 1 else p for i, p in enumerate(parts) if p)
+def status_line(coach, n_sections: int, progress_note: str) -> str:
+    """The page's one line for users: mode, reranker, bank size, whether progress is saved (paths and timings
+    are in the log and behind "show retrieval details")."""
+    mode = f"LLM {escape_html(coach.mode)}" if coach.llm else "extractive (quotes the bank; no LLM configured)"
+    rerank = coach.rerank_state.split(" (", 1)[0]  # "off (no reranker configured; set ...)" -> "off"
+    return " · ".join([f"**mode:** {mode}", f"**rerank:** {escape_html(rerank)}",
+                       f"**bank:** {n_sections} sections", escape_html(progress_note)])
+
+
+def setup_markdown(status: list[str], store_path: str) -> str:
+    """What the start-up did (index loaded or rebuilt and why, rerank, decline, answers), for the details panel."""
+    lines = [*status, f"progress database: {store_path}" if store_path else ""]
+    return "**setup**\n\n" + "\n".join(f"- {escape_html(line)}" for line in lines if line)
 
 
 # -- the app -----------------------------------------------------------------------------------------------
@@ -183,7 +192,8 @@ def build_ui(parts: AppParts, status: list[str]):
     from coach.practice import ProgressError, pick_question
 
     coach, settings, sections = parts.coach, parts.settings, parts.sections
-    progress_note = parts.store_error or (f"progress: {parts.store.path}" if parts.store else "")
+    progress_note = "progress not saved" if parts.store is None else "progress saved"
+    setup_md = setup_markdown(status + [parts.store_error], str(parts.store.path) if parts.store else "")
     letters = sorted({s.category for s in sections.values() if s.category_letter and s.category_letter != "J"})
     n_sugg = 3
     hide = gr.update(visible=False)
@@ -293,7 +303,7 @@ def build_ui(parts: AppParts, status: list[str]):
 
     with gr.Blocks(title="Interview Coach") as demo:
         gr.Markdown("# Interview Coach · LLM 面试教练")
-        gr.Markdown(status_line(coach, status, progress_note), elem_id="status")
+        gr.Markdown(status_line(coach, len(sections), progress_note), elem_id="status")
         turns = gr.State([])  # this browser session's conversation (raw texts, for Coach.ask_stream)
         current = gr.State("")  # the practice question being answered
         with gr.Tabs():
@@ -315,6 +325,7 @@ def build_ui(parts: AppParts, status: list[str]):
                     show_details = gr.Checkbox(False, label="显示检索细节 Show retrieval details",
                                                elem_id="show-details")
                 details = gr.Markdown("", elem_id="details", visible=False)
+                setup = gr.Markdown(setup_md, elem_id="setup", visible=False)
                 cards = gr.Markdown("", elem_id="cards", elem_classes=["cite-cards"])
                 api_out = gr.JSON(visible=False)
                 api_question = gr.Textbox(visible=False)
@@ -340,7 +351,8 @@ def build_ui(parts: AppParts, status: list[str]):
             b.click(ui_ask, [b, chat, turns, k, show_details], outputs, api_visibility="private")
         reset.click(ui_new_conversation, None, [chat, turns, cards, notice, decline_box, *sugg_buttons, details],
                     api_visibility="private")
-        show_details.change(lambda on: gr.update(visible=bool(on)), show_details, details, api_visibility="private")
+        show_details.change(lambda on: (gr.update(visible=bool(on)),) * 2, show_details, [details, setup],
+                            api_visibility="private")
         # gradio_client endpoints; several sessions are served at once (the coach is thread-safe)
         api_ask.click(ask_api, [api_question, k, turns], [api_out, turns], api_name="ask", concurrency_limit=8)
         api_reset.click(new_conversation_api, None, [turns], api_name="new_conversation")
@@ -356,7 +368,7 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default=os.environ.get("COACH_HOST", "127.0.0.1"), help="default 127.0.0.1 (COACH_HOST)")
     ap.add_argument("--port", type=int, default=None, help="default 7860 (COACH_PORT)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    configure_logging(logging.INFO)
     try:
         port = args.port if args.port is not None else int(os.environ.get("COACH_PORT", "7860"))
     except ValueError:

@@ -15,6 +15,7 @@ import sys
 
 from .corpus import CorpusError
 from .embedders import EmbedderError
+from .logs import configure_logging
 from .settings import Settings
 from .text import QueryError
 
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     build.add_argument("--rebuild", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     try:
         settings = Settings.from_env()
         from .glossary import load_glossary, unmatched_groups

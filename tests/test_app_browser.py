@@ -120,11 +120,37 @@ def bot_texts(page) -> list[str]:
     return page.locator("#chat .message-row.bot-row, #chat .bot.message").all_inner_texts()
 
 
+def app_marks() -> list[str]:
+    """Every symbol character (Unicode category So) that app.py can show: ✅, 🚫, ⚠ and the like."""
+    import unicodedata
+
+    text = (ROOT / "app.py").read_text(encoding="utf-8")
+    return sorted({ch for ch in text if unicodedata.category(ch) == "So"})
+
+
+@pytest.mark.integration
+def test_0_every_mark_the_app_shows_has_a_glyph_in_this_browser(page):
+    """A mark without a font is drawn as the same empty box as a private-use character: compare the pixels."""
+    marks = app_marks()
+    assert marks, "app.py shows no symbol characters? the scan found none"
+    drawn = page.evaluate(
+        """marks => { const c = document.createElement('canvas'); c.width = 48; c.height = 48;
+                      const g = c.getContext('2d');
+                      const pixels = ch => { g.clearRect(0, 0, 48, 48); g.font = '32px sans-serif';
+                                             g.fillText(ch, 4, 36); return Array.from(g.getImageData(0, 0, 48, 48).data).join(); };
+                      const tofu = pixels('\uE000');
+                      return marks.map(m => pixels(m) !== tofu); }""", marks)
+    boxes = [m for m, ok in zip(marks, drawn) if not ok]
+    assert not boxes, (f"these marks draw as empty boxes in {CHROMIUM}: {boxes}; install an emoji font "
+                       "(fonts-noto-color-emoji, as `make test` does) or use marks the installed fonts have")
+
+
 @pytest.mark.integration
 def test_1_answer_with_card_then_follow_up_then_off_topic_in_one_conversation(page):
     shot(page, "01-open")
     status = page.inner_text("#status")
-    assert "extractive" in status and "rerank" in status
+    assert "extractive" in status and "rerank" in status and "90 sections" in status, status
+    assert "index" not in status and "sqlite" not in status and " s)" not in status, status  # for users, not developers
 
     # a bank question: streamed answer, citation card for Q13, linked from the text
     ask(page, "KV Cache 的原理是什么？", 0)

