@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Callable, Container, Mapping, Sequence
 
 from .text import is_coined, word_zipf
+from .types import ANSWER, DECLINE, RELATED
 
 FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
             "followup_new_term", "followup_coined")
@@ -106,6 +107,14 @@ class DeclineModel:
     threshold: float
     note: str = ""
     features: tuple[str, ...] = FEATURES
+    answer_threshold: float | None = None  # P at or above which the bank answers; between the two: related
+
+    def outcome(self, features: Sequence[float]) -> str:
+        """``"decline"`` below ``threshold``, ``"related"`` below ``answer_threshold``, else ``"answer"``."""
+        p = self.probability(features)
+        if p < self.threshold:
+            return DECLINE
+        return RELATED if self.answer_threshold is not None and p < self.answer_threshold else ANSWER
 
     def probability(self, features: Sequence[float]) -> float:
         """P(answerable) for one feature vector; a NaN feature (signal unavailable) counts as average."""

@@ -24,7 +24,7 @@ from .fusion import rrf, weighted
 from .index import HybridIndex
 from .rerank import Reranker
 from .text import MAX_QUERY_CHARS, clean_query, name_tokens, tokenize
-from .types import Hit, Retrieval
+from .types import DECLINE, Hit, Retrieval
 
 MODES = ("bm25", "dense", "hybrid")
 
@@ -103,7 +103,8 @@ class Retriever:
         else:
             fused = weighted(_top(dense, n), _top(bm25, n), self.settings.dense_weight)
         order = sorted(fused, key=lambda key: (-fused[key], key))[:n]
-        declined = confidence < self.decline_model.threshold
+        outcome = self.decline_model.outcome(features)
+        declined = outcome == DECLINE
         timings["fuse_decline"] = _ms(t)
 
         rerank_scores: dict[str, float] = {}
@@ -134,7 +135,7 @@ class Retriever:
         reason = ""
         if declined:
             reason = f"no section of the bank matches well enough (confidence {confidence:.2f} < {self.decline_model.threshold:.2f})"
-        return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings, features)
+        return Retrieval(query, rewritten, hits, declined, reason, confidence, rerank_state, timings, features, outcome)
 
     # -- per-stage scores, aggregated to sections by their best chunk ------------------------------
     def _signals(self, text: str, timings: dict) -> tuple:

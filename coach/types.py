@@ -1,7 +1,8 @@
 """The small frozen records that move between the pipeline's stages.
 
 corpus -> Section -> chunking -> Chunk -> index/retrieve -> Hit, Retrieval
--> answer -> Citation, Answer.  Every record that points at the bank carries
+-> answer -> Citation, Answer.  Retrieval and Answer carry an ``outcome``: the bank
+answers the question, has only related material, or has nothing (a decline).  Every record that points at the bank carries
 a *section id* (``Q13``, ``I2``, ``J4``): ids survive re-chunking, chunk
 positions do not, so citations and eval labels only ever use section ids.
 """
@@ -9,6 +10,13 @@ positions do not, so citations and eval labels only ever use section ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+# What retrieval and answers conclude about a question (coach.decline.DeclineModel.outcome):
+ANSWER = "answer"  # the bank answers it
+RELATED = "related"  # the bank has material on the topic, but no entry answers this question
+DECLINE = "decline"  # nothing relevant in the bank
+OUTCOMES = (ANSWER, RELATED, DECLINE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class Retrieval:
     rerank_state: str  # "on (model)" or "off (why)"
     timings_ms: dict = field(default_factory=dict)
     features: tuple[float, ...] = ()  # the decline signals (coach.decline.FEATURES order)
+    outcome: str = ""  # "answer" | "related" | "decline" (OUTCOMES); empty: taken from ``declined``
+
+    def __post_init__(self) -> None:
+        _settle_outcome(self)
 
 
 @dataclass(frozen=True)
@@ -108,3 +120,17 @@ class Answer:
     partial: bool = False  # stream cut mid-way; text is what arrived
     history_trimmed: int = 0  # earlier turns dropped to fit the context
     hits: tuple[Hit, ...] = ()
+    outcome: str = ""  # "answer" | "related" | "decline" (OUTCOMES); empty: taken from ``declined``
+
+    def __post_init__(self) -> None:
+        _settle_outcome(self)
+
+
+def _settle_outcome(record) -> None:
+    """``outcome`` defaults to what ``declined`` says; a given one must agree with it (decline <=> declined)."""
+    if not record.outcome:
+        object.__setattr__(record, "outcome", DECLINE if record.declined else ANSWER)
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"outcome {record.outcome!r} is not one of {OUTCOMES}")
+    if (record.outcome == DECLINE) != bool(record.declined):
+        raise ValueError(f"outcome {record.outcome!r} contradicts declined={record.declined}")
