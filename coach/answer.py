@@ -118,10 +118,12 @@ class Coach:
 
     def __init__(self, retriever: Retriever, llm: LLM | None = None, *, context_sections: int = 4,
                  extractive_sections: int = 2, context_tokens: int = 4096, answer_tokens: int = 512,
-                 coverage: bool = False):
+                 coverage: bool = False, off_topic_p: float = OFF_TOPIC_P):
         if context_sections < 1 or extractive_sections < 1:
             raise ValueError("context_sections and extractive_sections must be at least 1")
-        self.retriever, self.llm, self.coverage = retriever, llm, coverage
+        if not 0.0 <= off_topic_p <= 1.0:
+            raise ValueError(f"off_topic_p must be a probability between 0 and 1, got {off_topic_p}")
+        self.retriever, self.llm, self.coverage, self.off_topic_p = retriever, llm, coverage, off_topic_p
         self.context_sections, self.extractive_sections = context_sections, extractive_sections
         self.context_tokens, self.answer_tokens = context_tokens, answer_tokens
 
@@ -159,7 +161,8 @@ class Coach:
         if trimmed:
             notices.append(f"history trimmed: the {trimmed} oldest turn(s) did not fit the model's context")
         if retrieval.outcome == DECLINE:
-            categories = bank_categories(self.retriever.index.sections.values()) if clearly_off_topic(retrieval) else ()
+            off_topic = clearly_off_topic(retrieval, self.off_topic_p)
+            categories = bank_categories(self.retriever.index.sections.values()) if off_topic else ()
             text, suggestions = decline_text(query, sections, categories=categories)
             yield text
             timings["total"] = _ms(t0)
@@ -429,9 +432,9 @@ def _quoted(section: Section) -> str:
     return f"**[{section.id}] {section.title}**\n{quoted}"
 
 
-def clearly_off_topic(retrieval: Retrieval) -> bool:
-    """A decline far from everything in the bank (P(answerable) < OFF_TOPIC_P): offer categories, not titles."""
-    return retrieval.outcome == DECLINE and retrieval.confidence < OFF_TOPIC_P
+def clearly_off_topic(retrieval: Retrieval, below: float = OFF_TOPIC_P) -> bool:
+    """A decline far from everything in the bank (P(answerable) < ``below``): offer categories, not titles."""
+    return retrieval.outcome == DECLINE and retrieval.confidence < below
 
 
 def bank_categories(sections) -> tuple[str, ...]:
