@@ -323,3 +323,67 @@ def test_control_characters_and_odd_unicode_are_cleaned_for_every_outcome(declin
     assert answer.outcome == outcome
     assert not any(ch in answer.question for ch in "\x00\x07\x1b\u200b\u202e\u2028\ud800")
     assert not any(ch in answer.text for ch in "\x00\x07\x1b\ud800")
+
+
+# -- the CLI -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def cli_env(declining, tmp_path, monkeypatch):
+    """The CLI over the tiny bank; returns a function that saves a decline model and points COACH_DECLINE_MODEL at it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "llm_interview_qa.md").write_text(BANK, encoding="utf-8")
+    for name, value in {"COACH_CORPUS_DIR": corpus, "COACH_INDEX_DIR": tmp_path / "index", "COACH_EMBEDDER": "hash"}.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("COACH_LLM_BASE_URL", raising=False)
+
+    def use(model):
+        path = tmp_path / "decline.json"
+        model.save(path)
+        monkeypatch.setenv("COACH_DECLINE_MODEL", str(path))
+        return path
+    return use
+
+
+def ask_cli(capsys, *argv) -> tuple[int, str, str]:
+    from coach.cli import main
+
+    code = main(["ask", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_json_carries_the_outcome(cli_env, declining, capsys):
+    code, out, _ = ask_cli(capsys, KV_QUESTION, "--json")  # no calibration for the hash embedder: never declines
+    assert code == 0 and json.loads(out)["outcome"] == "answer"
+    cli_env(replace(declining.decline_model, answer_threshold=1.0))
+    code, out, _ = ask_cli(capsys, KV_QUESTION, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["outcome"] == "related" and not data["declined"]
+    assert data["answer"].startswith(HEAD_ZH) and data["citations"][0]["id"] == "Q1"
+    code, out, _ = ask_cli(capsys, "怎么做红烧肉？", "--json")
+    data = json.loads(out)
+    assert data["outcome"] == "decline" and data["declined"] and data["suggestions"] and data["categories"] == []
+
+
+def test_cli_plain_output_labels_related_material(cli_env, declining, capsys):
+    cli_env(replace(declining.decline_model, answer_threshold=1.0))
+    code, out, _ = ask_cli(capsys, "What is beam search?")
+    assert code == 0 and out.startswith(HEAD_EN)
+    assert "related material (not an answer): Q5 What is beam search?" in out
+
+
+@pytest.mark.parametrize("content, message", [("{not json", "cannot be read as a decline model"),
+                                              ('{"embedder": "hash"}', "cannot be read as a decline model")])
+def test_cli_says_what_is_wrong_with_a_decline_model_file(cli_env, tmp_path, monkeypatch, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("COACH_DECLINE_MODEL", str(bad))
+    code, out, err = ask_cli(capsys, KV_QUESTION)
+    assert code == 2 and out == "" and message in err and "COACH_DECLINE_MODEL" in err
+
+
+@pytest.mark.parametrize("question, message", [("", "empty"), ("\x00\x1b", "empty"), ("知" * 102_400, "102,400")])
+def test_cli_bad_input_is_a_clear_message_with_any_decline_model(cli_env, declining, capsys, question, message):
+    cli_env(replace(declining.decline_model, answer_threshold=1.0))
+    code, out, err = ask_cli(capsys, question, "--json")
+    assert code == 2 and out == "" and message in err
