@@ -194,10 +194,8 @@ class Coach:
             yield from self._llm_plain(**run)
 
     # -- the three LLM calls -----------------------------------------------------------------------
-    def _llm_plain(self, query, sections, shown, messages, base, notices, retrieval, timings, t0):
-        """A plain-text grounded answer, citations checked while it streams (outcome "answer")."""
-        scrub = _Scrubber({s.id for s in shown})
-        partial = False
+    def _stream_text(self, messages, scrub: "_Scrubber", timings: dict):
+        """Stream a plain-text reply through the citation checks; returns the LLMError that cut it, or None."""
         t_llm = time.perf_counter()
         try:
             for piece in self.llm.chat(messages, stream=True):
@@ -207,22 +205,29 @@ class Coach:
                 if clean:
                     yield clean
         except LLMError as err:
+            return err
+        finally:
             timings["llm"] = _ms(t_llm)
-            if not scrub.raw.strip():
-                yield from self._offline(query, sections, base, notices, retrieval, timings, t0, err)
-                return
-            partial = True
-            notices.append(f"answer cut short: {err}")
-        timings.setdefault("llm", _ms(t_llm))
+        return None
+
+    def _llm_plain(self, query, sections, shown, messages, base, notices, retrieval, timings, t0, head=""):
+        """A plain-text reply, citations checked while it streams: the grounded answer (outcome "answer"), or
+        with ``head`` (the related heading, already shown) the description of related material."""
+        scrub = _Scrubber({s.id for s in shown})
+        error = yield from self._stream_text(messages, scrub, timings)
         if not scrub.raw.strip():
-            why = f"the LLM {self.llm.name} returned an empty answer"
+            why = error or f"the LLM {self.llm.name} returned an empty answer"
+            if head:
+                yield RESTART
             yield from self._offline(query, sections, base, notices, retrieval, timings, t0, why)
             return
+        if error is not None:
+            notices.append(f"answer cut short: {error}")
         clean = scrub.finish()
         if clean:
             yield clean
-        yield self._llm_answer(scrub.emitted.strip(), scrub, shown, base, notices, retrieval, timings, t0,
-                               partial=partial)
+        yield self._llm_answer((head + scrub.emitted).strip(), scrub, shown, base, notices, retrieval, timings, t0,
+                               partial=error is not None, outcome=RELATED if head else ANSWER)
 
     def _llm_judged(self, query, sections, shown, messages, base, notices, retrieval, timings, t0):
         """The answer with the model's coverage judgement (coach.coverage); "none" -> outcome "related"."""
@@ -291,35 +296,7 @@ class Coach:
         """Outcome "related" with an LLM: the heading first, then the model says what the sections cover."""
         head = RELATED_HEAD[language_of(query)] + "\n\n"
         yield head
-        scrub = _Scrubber({s.id for s in shown})
-        partial = False
-        t_llm = time.perf_counter()
-        try:
-            for piece in self.llm.chat(messages, stream=True):
-                if not scrub.raw and piece:
-                    timings["llm_first_token"] = _ms(t_llm)
-                clean = scrub.feed(piece)
-                if clean:
-                    yield clean
-        except LLMError as err:
-            timings["llm"] = _ms(t_llm)
-            if not scrub.raw.strip():
-                yield RESTART
-                yield from self._offline(query, sections, base, notices, retrieval, timings, t0, err)
-                return
-            partial = True
-            notices.append(f"answer cut short: {err}")
-        timings.setdefault("llm", _ms(t_llm))
-        if not scrub.raw.strip():
-            yield RESTART
-            why = f"the LLM {self.llm.name} returned an empty answer"
-            yield from self._offline(query, sections, base, notices, retrieval, timings, t0, why)
-            return
-        clean = scrub.finish()
-        if clean:
-            yield clean
-        yield self._llm_answer((head + scrub.emitted).strip(), scrub, shown, base, notices, retrieval, timings, t0,
-                               partial=partial, outcome=RELATED)
+        yield from self._llm_plain(query, sections, shown, messages, base, notices, retrieval, timings, t0, head)
 
     def _llm_answer(self, text, scrub: "_Scrubber", shown, base, notices, retrieval, timings, t0, *,
                     partial: bool = False, outcome: str = ANSWER, coverage: str = "") -> Answer:

@@ -10,6 +10,7 @@ LLM (FakeLLM), which streams a reply word by word, so a JSON reply arrives in pi
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -387,3 +388,21 @@ def test_cli_bad_input_is_a_clear_message_with_any_decline_model(cli_env, declin
     cli_env(replace(declining.decline_model, answer_threshold=1.0))
     code, out, err = ask_cli(capsys, question, "--json")
     assert code == 2 and out == "" and message in err
+
+
+def test_settings_read_switches_from_the_environment():
+    assert Settings.from_env({}).llm_coverage is True
+    assert Settings.from_env({"COACH_LLM_COVERAGE": "0"}).llm_coverage is False
+    assert Settings.from_env({"COACH_LLM_COVERAGE": "yes"}).llm_coverage is True
+    with pytest.raises(ValueError, match="COACH_LLM_COVERAGE='maybe' is not a valid bool"):
+        Settings.from_env({"COACH_LLM_COVERAGE": "maybe"})
+    assert Settings.from_env({"COACH_DECLINE_MODEL": "/x.json"}).decline_model == "/x.json"
+
+
+def test_pipeline_turns_the_coverage_judgement_on_by_default(cli_env):
+    from coach.pipeline import build_coach
+
+    coach, _ = build_coach(Settings.from_env(llm_base_url="http://127.0.0.1:9/v1", llm_model="m"))
+    assert coach.coverage is True
+    coach, _ = build_coach(Settings.from_env({**os.environ, "COACH_LLM_COVERAGE": "0"}))
+    assert coach.coverage is False
