@@ -406,3 +406,23 @@ def test_pipeline_turns_the_coverage_judgement_on_by_default(cli_env):
     assert coach.coverage is True
     coach, _ = build_coach(Settings.from_env({**os.environ, "COACH_LLM_COVERAGE": "0"}))
     assert coach.coverage is False
+
+
+# -- the real client at the HTTP edge (the stub server of tests/test_llm_faults.py) ---------------------------
+from tests.test_llm_faults import MODEL, stub  # noqa: E402,F401  (the stub fixture)
+
+
+def test_the_schema_travels_in_the_request_and_the_streamed_judgement_comes_back(stub, declining):  # noqa: F811
+    from coach.llm import OpenAIChatLLM
+
+    reply = judged("partly", ["Q1"], "缓存历史 K/V [Q1]。", "训练时的用法")
+    stub.words = [reply[i:i + 7] for i in range(0, len(reply), 7)]  # SSE chunks that split keys and escapes
+    llm = OpenAIChatLLM(stub.base_url, MODEL, timeout=5, max_tokens=64)
+    pieces, answer = run(Coach(declining, llm, context_sections=2, coverage=True), KV_QUESTION)
+    sent = stub.requests[-1]
+    assert sent["stream"] is True and sent["response_format"] == coverage_schema([h.id for h in answer.hits[:2]])
+    assert answer.mode == MODEL and answer.coverage == "partly" and answer.outcome == "answer"
+    assert answer.text == "题库只回答了这个问题的一部分，没有涵盖：训练时的用法。\n\n缓存历史 K/V [Q1]。"
+    assert "".join(pieces) == answer.text and len(pieces) > 2
+    Coach(declining, llm).ask(KV_QUESTION)  # coverage off: a plain request, no response_format at all
+    assert "response_format" not in stub.requests[-1]
