@@ -78,9 +78,18 @@ def related_page(related_app):
 def test_related_answer_looks_different_from_an_answer_and_from_a_decline(related_app, related_page):
     from gradio_client import Client
 
-    reply = Client(related_app, verbose=False).predict(GRPO, 5, api_name="/ask")
+    client = Client(related_app, verbose=False)
+    reply = client.predict(GRPO, 5, api_name="/ask")
     assert reply["outcome"] == "related" and not reply["declined"] and reply["citations"], reply
     assert reply["text"].startswith("题库中没有直接回答这个问题的条目")
+    # bad input gets a clear message whatever the outcome would have been
+    for bad in ("", " \u200b\x00\x1b ", "？！🙂"):
+        out = client.predict(bad, 5, api_name="/ask")
+        assert out.get("error") and "outcome" not in out, out
+    huge = client.predict(GRPO + "知" * 102_400, 5, api_name="/ask")
+    assert huge["outcome"] in ("answer", "related", "decline") and any("102,4" in n for n in huge["notices"]), huge
+    odd = client.predict("GRPO\u202e 和\u0000 PPO 的区别\u200d\U0001F9EA？", 5, api_name="/ask")
+    assert odd["outcome"] == "related" and "\u202e" not in odd["question"] and "\x00" not in odd["question"], odd
 
     page = related_page
     ask(page, GRPO, 0)

@@ -87,3 +87,10 @@ def test_related_reply_in_slack_has_its_header_and_an_answer_does_not(related_bo
     (answer,) = related_bot.fake.wait("C_rel_ans")
     assert all(b["type"] != "header" for b in answer["blocks"]) and "*[Q13]" in answer["text"]
     assert escape("题库中没有直接回答") not in answer["text"]
+
+
+@pytest.mark.integration
+def test_bad_input_to_the_related_bot_gets_a_clear_message(related_bot):
+    send(related_bot.url, event_body(mention("C_rel_bad", "\u200b \x1b ？！", next_ts())))
+    (post,) = related_bot.fake.wait("C_rel_bad")
+    assert post["text"].startswith("I couldn't search that:") and "letters or digits" in post["text"], post["text"]
