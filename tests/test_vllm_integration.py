@@ -173,3 +173,29 @@ def test_coverage_answer_end_to_end_streamed(server, retriever):
         assert answer.mode == "extractive" and answer.outcome == "answer" and answer.coverage == ""
         assert any("coverage judgement is unusable" in n for n in answer.notices), answer.notices
         assert answer.citations[0].id == "Q13"
+
+
+def test_related_material_with_the_real_server(server, retriever):
+    """A related retrieval (an answer threshold above the question's P): heading first, then the model's text."""
+    from dataclasses import replace
+
+    from coach.answer import RELATED_HEAD
+    from coach.retrieve import Retriever
+
+    base_url, model = server
+    related = Retriever(retriever.index, retriever.embedder, retriever.settings,
+                        replace(retriever.decline_model, answer_threshold=0.9))
+    question = "GRPO 和 PPO 的区别？"
+    assert related.retrieve(question).outcome == "related", "the premise: P(answerable) between the two thresholds"
+    llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=48, temperature=0.7)
+    coach = Coach(related, llm, context_sections=CONTEXT_SECTIONS, context_tokens=2048, answer_tokens=48, coverage=True)
+    before = chat_requests(base_url)
+    *pieces, answer = list(coach.ask_stream(question))
+    assert chat_requests(base_url) == before + 1
+    assert answer.outcome == "related" and answer.text.startswith(RELATED_HEAD["Chinese"])
+    assert pieces[0] == RELATED_HEAD["Chinese"] + "\n\n", "the heading is shown before the model's first token"
+    shown = {h.id for h in answer.hits[:CONTEXT_SECTIONS]}
+    if answer.mode == model:
+        assert {c.id for c in answer.citations} == shown and set(parse_citations(answer.text)) <= shown
+    else:  # the noise was empty (greedy newlines): the quoted related sections, with the reason
+        assert any("empty answer" in n for n in answer.notices), answer.notices
