@@ -2,8 +2,9 @@
 
 ``chat(msgs)`` returns the reply text; ``chat(msgs, stream=True)`` returns an
 iterator of text pieces; ``response_format`` (optional) is passed as is to the
-server's ``response_format`` (e.g. a json_schema, which vLLM enforces).  Failures are raised as LLMError subclasses whose
-messages say what to fix:
+server's ``response_format`` (e.g. a json_schema, which vLLM enforces; FakeLLM
+ignores it).  Failures are raised as LLMError subclasses whose messages say
+what to fix:
 
 - LLMUnavailable  server down, unreachable, timed out, or the stream broke
 - LLMConfigError  4xx: wrong model name, bad key, context too long (names the setting)
