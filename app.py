@@ -3,12 +3,15 @@
     python app.py [--host 127.0.0.1] [--port 7860]      (or COACH_HOST / COACH_PORT; other COACH_* as usual)
 
 Builds the index if it is missing (through coach.pipeline.build_coach), then serves.
-This file only wires the UI: answering is coach.answer.Coach, grading coach.grader,
+The three outcomes look different: an answer streams into the chat with citation cards; related
+material gets its own box and heading (RELATED_HEADING) and its cards are headed as related, not as
+citations; a decline gets the amber box with one-click nearby questions, or the bank's categories
+for a clearly off-topic question.  This file only wires the UI: answering is coach.answer.Coach, grading coach.grader,
 question choice, follow-up drills and progress coach.practice.  The functions above
 ``build_ui`` turn their records into Markdown and are importable without gradio.
 
 Named API endpoints (for gradio_client, e.g. bench/app_load.py):
-  /ask(question, k)   -> dict (text, citations, declined, suggestions, notices, mode, ...),
+  /ask(question, k)   -> dict (text, outcome, citations, declined, suggestions, categories, notices, mode, ...),
                          with this client session's own history kept server-side
   /new_conversation() -> clears that history
 """
@@ -32,12 +35,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PASTE_LIMIT = 20_000
 EMPTY_HINT = "请输入一个问题，例如「KV Cache 的原理是什么？」（Type a question first.）"
+RELATED_HEADING = "题库中没有直接回答这个问题的条目 · related material"
 _CITE = re.compile(r"\[((?:[\w-]+:)?[QIJ]\d+)\]")
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 
 CSS = """
 .decline-box { border: 2px solid #d97706; background: #fffbeb; border-radius: 8px; padding: 8px 12px; }
 .decline-box * { color: #92400e !important; }
+.related-box { border: 2px dashed #7c3aed; background: #f5f3ff; border-radius: 8px; padding: 8px 12px; }
+.related-box * { color: #5b21b6 !important; }
 .notice-box { border-left: 4px solid #2563eb; padding-left: 8px; }
 .cite-cards { border-top: 1px solid #e5e7eb; }
 .grade-box { border: 1px solid #d1d5db; border-radius: 8px; padding: 8px 12px; }
@@ -83,7 +89,8 @@ def cards_markdown(answer, sections: dict) -> str:
     if answer.declined or not answer.citations:
         return ""
     cards = [card_markdown(sections[c.id]) for c in answer.citations if c.id in sections]
-    return "### 引用 Citations\n\n" + "\n\n---\n\n".join(cards)
+    head = "### 相关内容 Related material（不是答案 not an answer）" if answer.outcome == "related" else "### 引用 Citations"
+    return head + "\n\n" + "\n\n---\n\n".join(cards)
 
 
 def details_markdown(answer) -> str:
@@ -99,13 +106,30 @@ def details_markdown(answer) -> str:
 
 
 def answer_message(answer) -> str:
-    """The assistant's chat message: escaped, citations linked; a decline is marked as one."""
+    """The assistant's chat message: escaped, citations linked; a decline and related material are marked."""
     if answer.declined:
         return "🚫 **不在题库范围内 · Not in the question bank**\n\n" + escape_html(answer.text)
     text = link_citations(escape_html(answer.text))
+    if answer.outcome == "related":
+        text = f"📎 **{RELATED_HEADING}**\n\n" + text
     if answer.partial:
         text += "\n\n*（回答中断，以上为已收到的部分）*"
     return text
+
+
+def decline_box_markdown(answer) -> str:
+    """The decline box: nearby questions to click, or the bank's categories for a clearly off-topic question."""
+    if answer.categories:
+        return ("🚫 **题库里没有能回答这个问题的内容。** 这个问题不在题库范围内；题库涵盖这些类别"
+                "（Outside the bank's scope; it covers these categories）：\n"
+                + "\n".join(f"- {escape_html(c)}" for c in answer.categories))
+    return "🚫 **题库里没有能回答这个问题的内容。** 试试下面这些题库问题（点击即问）："
+
+
+def related_box_markdown(answer) -> str:
+    """The related-material box, shown above the cards of the closest sections."""
+    return (f"📎 **{RELATED_HEADING}**\n\n下面的卡片是题库中最接近的内容，它们回答的是别的问题，不是这个问题的答案。"
+            "（The cards below are the closest sections; they answer other questions.）")
 
 
 def notices_markdown(notices) -> str:
@@ -128,7 +152,8 @@ def grade_markdown(grade, section) -> str:
 
 def answer_payload(answer) -> dict:
     """What the /ask API returns."""
-    return {"question": answer.question, "text": answer.text, "declined": answer.declined,
+    return {"question": answer.question, "text": answer.text, "outcome": answer.outcome, "declined": answer.declined,
+            "coverage": answer.coverage, "categories": list(answer.categories),
             "citations": [c.id for c in answer.citations], "suggestions": list(answer.suggestions),
             "notices": list(answer.notices), "mode": answer.mode, "rerank": answer.rerank_state,
             "rewritten_query": answer.rewritten_query, "hits": [h.id for h in answer.hits],
@@ -189,6 +214,7 @@ def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
 def build_ui(parts: AppParts, status: list[str]):
     import gradio as gr
 
+    from coach.answer import StreamRestart
     from coach.practice import ProgressError, pick_question
 
     coach, settings, sections = parts.coach, parts.settings, parts.sections
@@ -199,38 +225,42 @@ def build_ui(parts: AppParts, status: list[str]):
     hide = gr.update(visible=False)
 
     def ui_ask(question, history, turns, k, show_details):
-        """UI chat: streams the answer; outputs chat, turns, cards, notice, decline box, suggestions x3, details, box."""
+        """UI chat: streams the answer; outputs chat, turns, cards, notice, decline box, suggestions x3, details, box,
+        related box."""
         text, notices = prepare_question(question, settings.max_query_chars)
         history, turns = list(history or []), list(turns or [])
         if text is None:
-            yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), question)
+            yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), question,
+                   hide)
             return
         history.append({"role": "user", "content": escape_html(text)})
         history.append({"role": "assistant", "content": "…"})
-        yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), "")
+        yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), "", hide)
         shown = ""
         try:
             for piece in coach.ask_stream(text, turns, k=int(k)):
                 if isinstance(piece, str):
-                    shown += piece
+                    shown = "" if isinstance(piece, StreamRestart) else shown + piece  # RESTART: text withdrawn
                     history[-1] = {"role": "assistant", "content": link_citations(escape_html(shown))}
                     yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg,
-                           gr.update(), "")
+                           gr.update(), "", hide)
                 else:
                     answer = piece
         except QueryError as err:
             history[-1] = {"role": "assistant", "content": f"⚠️ {escape_html(str(err))}"}
-            yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), "")
+            yield (history, turns, gr.update(), notices_markdown(notices), hide, *[hide] * n_sugg, gr.update(), "", hide)
             return
         history[-1] = {"role": "assistant", "content": answer_message(answer)}
         turns += [{"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
         notices += list(answer.notices)
         sugg = [gr.update(visible=i < len(answer.suggestions) and answer.declined,
                           value=answer.suggestions[i] if i < len(answer.suggestions) else "") for i in range(n_sugg)]
-        decline = gr.update(visible=answer.declined, value=(
-            "🚫 **题库里没有能回答这个问题的内容。** 试试下面这些题库问题（点击即问）：" if answer.declined else ""))
+        decline = gr.update(visible=answer.declined, value=decline_box_markdown(answer) if answer.declined else "")
+        related = gr.update(visible=answer.outcome == "related",
+                            value=related_box_markdown(answer) if answer.outcome == "related" else "")
         details = gr.update(value=details_markdown(answer), visible=bool(show_details))
-        yield (history, turns, cards_markdown(answer, sections), notices_markdown(notices), decline, *sugg, details, "")
+        yield (history, turns, cards_markdown(answer, sections), notices_markdown(notices), decline, *sugg, details, "",
+               related)
 
     def ask_api(question, k, turns):
         """API: one whole answer as a dict; this client session's history lives in ``turns``."""
@@ -248,7 +278,7 @@ def build_ui(parts: AppParts, status: list[str]):
         return payload, turns
 
     def ui_new_conversation():
-        return [], [], "", "", hide, *[hide] * n_sugg, gr.update(value="")
+        return [], [], "", "", hide, *[hide] * n_sugg, gr.update(value=""), hide
 
     def new_conversation_api():
         return []
@@ -312,6 +342,7 @@ def build_ui(parts: AppParts, status: list[str]):
                                   label="对话 Conversation")
                 notice = gr.Markdown("", elem_id="notice", elem_classes=["notice-box"])
                 decline_box = gr.Markdown("", elem_id="decline-box", elem_classes=["decline-box"], visible=False)
+                related_box = gr.Markdown("", elem_id="related-box", elem_classes=["related-box"], visible=False)
                 with gr.Row():
                     sugg_buttons = [gr.Button("", visible=False, elem_id=f"suggestion-{i}", size="sm")
                                     for i in range(n_sugg)]
@@ -344,13 +375,13 @@ def build_ui(parts: AppParts, status: list[str]):
                 progress = gr.Dataframe(progress_rows(), headers=["category", "attempts", "average", "last"],
                                         interactive=False, elem_id="progress")
 
-        outputs = [chat, turns, cards, notice, decline_box, *sugg_buttons, details, question]
+        outputs = [chat, turns, cards, notice, decline_box, *sugg_buttons, details, question, related_box]
         send.click(ui_ask, [question, chat, turns, k, show_details], outputs, api_visibility="private")
         question.submit(ui_ask, [question, chat, turns, k, show_details], outputs, api_visibility="private")
         for b in sugg_buttons:
             b.click(ui_ask, [b, chat, turns, k, show_details], outputs, api_visibility="private")
-        reset.click(ui_new_conversation, None, [chat, turns, cards, notice, decline_box, *sugg_buttons, details],
-                    api_visibility="private")
+        reset.click(ui_new_conversation, None, [chat, turns, cards, notice, decline_box, *sugg_buttons, details,
+                                                related_box], api_visibility="private")
         show_details.change(lambda on: (gr.update(visible=bool(on)),) * 2, show_details, [details, setup],
                             api_visibility="private")
         # gradio_client endpoints; several sessions are served at once (the coach is thread-safe)

@@ -3,7 +3,8 @@
     python -m coach ask "KV Cache 的原理是什么？" [--history "earlier turn" ...] [--k 5] [--json]
     python -m coach build-index [--rebuild]
 
-Exit codes: 0 answered or declined, 2 bad input or setup (message on stderr, no traceback).
+Exit codes: 0 answered, related material shown, or declined; 2 bad input or setup (message on stderr, no
+traceback).  ``--json`` carries ``"outcome"`` ("answer" | "related" | "decline", coach.types.OUTCOMES).
 """
 
 from __future__ import annotations
@@ -74,12 +75,13 @@ def main(argv=None) -> int:
         return 2
     if args.json:
         print(json.dumps({
-            "query": answer.question, "rewritten_query": answer.rewritten_query, "declined": answer.declined,
-            "decline_reason": answer.decline_reason,
+            "query": answer.question, "rewritten_query": answer.rewritten_query, "outcome": answer.outcome,
+            "declined": answer.declined, "decline_reason": answer.decline_reason, "coverage": answer.coverage,
             "hits": [{"id": h.id, "title": h.title, "score": round(h.score, 6)} for h in answer.hits],
             "mode": answer.mode, "rerank": answer.rerank_state, "answer": answer.text,
             "citations": [{"id": c.id, "title": c.title} for c in answer.citations],
-            "suggestions": list(answer.suggestions), "notices": list(answer.notices),
+            "suggestions": list(answer.suggestions), "categories": list(answer.categories),
+            "notices": list(answer.notices),
             "timings_ms": answer.timings_ms,
         }, ensure_ascii=False, indent=2))
         return 0
@@ -88,6 +90,8 @@ def main(argv=None) -> int:
     for n in answer.notices:
         print(f"[notice] {n}")
     print(answer.text)
+    if answer.outcome == "related":
+        print("\nrelated material (not an answer): " + ", ".join(f"{c.id} {c.title}" for c in answer.citations))
     if not answer.declined:
         print("\nretrieved: " + ", ".join(f"{h.id} {h.title} ({h.score:.3f})" for h in answer.hits))
     print(f"mode: {answer.mode} · rerank: {answer.rerank_state}")

@@ -1,8 +1,10 @@
 """Chat LLMs: one required method, ``chat(messages, stream=False)``.
 
 ``chat(msgs)`` returns the reply text; ``chat(msgs, stream=True)`` returns an
-iterator of text pieces.  Failures are raised as LLMError subclasses whose
-messages say what to fix:
+iterator of text pieces; ``response_format`` (optional) is passed as is to the
+server's ``response_format`` (e.g. a json_schema, which vLLM enforces; FakeLLM
+ignores it).  Failures are raised as LLMError subclasses whose messages say
+what to fix:
 
 - LLMUnavailable  server down, unreachable, timed out, or the stream broke
 - LLMConfigError  4xx: wrong model name, bad key, context too long (names the setting)
@@ -37,7 +39,7 @@ class LLMBadResponse(LLMError):
 class LLM(Protocol):
     name: str
 
-    def chat(self, messages: Sequence[dict], stream: bool = False): ...
+    def chat(self, messages: Sequence[dict], stream: bool = False, response_format: dict | None = None): ...
 
 
 class FakeLLM:
@@ -57,7 +59,7 @@ class FakeLLM:
         self.queue.extend(replies)
         return self
 
-    def chat(self, messages: Sequence[dict], stream: bool = False):
+    def chat(self, messages: Sequence[dict], stream: bool = False, response_format: dict | None = None):
         self.history.append([dict(m) for m in messages])
         reply = self.queue.pop(0) if self.queue else self.default
         if isinstance(reply, Exception):
@@ -96,12 +98,13 @@ class OpenAIChatLLM:
         self.base_url, self.name, self.timeout, self.deadline = base_url, model, timeout, deadline
         self.max_tokens, self.temperature = max_tokens, temperature
 
-    def chat(self, messages: Sequence[dict], stream: bool = False):
+    def chat(self, messages: Sequence[dict], stream: bool = False, response_format: dict | None = None):
         started = time.monotonic()
+        extra = {"response_format": response_format} if response_format is not None else {}
         try:
             resp = self._client.chat.completions.create(
                 model=self.name, messages=list(messages), stream=stream,
-                max_tokens=self.max_tokens, temperature=self.temperature,
+                max_tokens=self.max_tokens, temperature=self.temperature, **extra,
             )
         except Exception as err:
             raise self._translate(err) from err

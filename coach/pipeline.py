@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .chunking import ChunkSettings
 from .corpus import corpus_fingerprint, load_corpus
-from .decline import calibration_path, load_decline_model
+from .decline import FEATURES, DeclineModel, calibration_path, load_decline_model
 from .embedders import Embedder, make_embedder
 from .glossary import load_glossary
 from .offtopic import load_offtopic, load_reference_vectors, reference_questions, vectors_key
@@ -76,7 +76,10 @@ def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retrieve
     warm_up()
     index, index_status = open_settings_index(settings, embedder, rebuild)
     reranker, rerank_state = make_reranker(settings.reranker)
-    decline_model, decline_status = load_decline_model(embedder.name)
+    if settings.decline_model:
+        decline_model, decline_status = decline_model_file(settings.decline_model)
+    else:
+        decline_model, decline_status = load_decline_model(embedder.name)
     status = [index_status, f"rerank: {rerank_state}", decline_status]
     for line in status:
         log.info(line)
@@ -87,6 +90,20 @@ def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retrieve
         decline_model, reranker, rerank_state,
     )
     return retriever, status
+
+
+def decline_model_file(path: str) -> tuple[DeclineModel, str]:
+    """The decline model in ``path`` (COACH_DECLINE_MODEL), or ValueError saying what is wrong with the file."""
+    try:
+        model = DeclineModel.load(path)
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"COACH_DECLINE_MODEL={path!r} cannot be read as a decline model ({err}); point it at a "
+                         "file written by `python -m eval.calibrate`, or unset it for the shipped calibration") from None
+    if model.features != FEATURES:
+        raise ValueError(f"COACH_DECLINE_MODEL={path!r} was fitted on other signals {list(model.features)}; "
+                         "refit it with `python -m eval.calibrate`")
+    answer = "" if model.answer_threshold is None else f", related below {model.answer_threshold:.3f}"
+    return model, f"decline: on ({path}, threshold {model.threshold:.3f}{answer})"
 
 
 def build_coach(settings: Settings, rebuild: bool = False):
@@ -102,5 +119,6 @@ def build_coach(settings: Settings, rebuild: bool = False):
         status.append(f"answers: LLM {settings.llm_model} at {settings.llm_base_url}")
     else:
         status.append("answers: extractive (no LLM configured; set COACH_LLM_BASE_URL and COACH_LLM_MODEL)")
-    coach = Coach(retriever, llm, context_tokens=settings.llm_context_tokens, answer_tokens=settings.llm_max_tokens)
+    coach = Coach(retriever, llm, context_tokens=settings.llm_context_tokens, answer_tokens=settings.llm_max_tokens,
+                  coverage=settings.llm_coverage)
     return coach, status

@@ -35,6 +35,10 @@ class Settings:
     llm_deadline: float = 180.0  # seconds for a whole streamed answer
     llm_max_tokens: int = 512
     llm_context_tokens: int = 4096
+    llm_coverage: bool = True  # the answer call returns the coverage judgement as JSON (needs response_format json_schema)
+    # A decline-model JSON to use instead of the shipped calibration (coach/calibration/<embedder>.json),
+    # e.g. one with another answer_threshold; "" = the shipped one.
+    decline_model: str = ""
     data_dir: Path = Path(os.path.expanduser("~")) / ".local" / "share" / "interview-coach"
 
     @classmethod
@@ -48,7 +52,17 @@ class Settings:
                 continue
             kind = type(getattr(cls, f.name)) if not isinstance(getattr(cls, f.name, None), Path) else Path
             try:
-                values[f.name] = Path(raw) if kind is Path else kind(raw)
+                values[f.name] = Path(raw) if kind is Path else _boolean(raw) if kind is bool else kind(raw)
             except ValueError:
                 raise ValueError(f"COACH_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
         return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _boolean(raw: str) -> bool:
+    """``"1"/"true"/"yes"/"on"`` -> True, ``"0"/"false"/"no"/"off"/""`` -> False, else ValueError."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)

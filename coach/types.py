@@ -124,6 +124,8 @@ class Answer:
     history_trimmed: int = 0  # earlier turns dropped to fit the context
     hits: tuple[Hit, ...] = ()
     outcome: str = ""  # "answer" | "related" | "decline" (OUTCOMES); empty: taken from ``declined``
+    coverage: str = ""  # the LLM's judgement "full" | "partly" | "none" (coach.coverage); "" when none was used
+    categories: tuple[str, ...] = ()  # the bank's categories, offered instead of titles on a clearly off-topic decline
 
     def __post_init__(self) -> None:
         _settle_outcome(self)

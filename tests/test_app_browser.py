@@ -168,18 +168,25 @@ def test_1_answer_with_card_then_follow_up_then_off_topic_in_one_conversation(pa
     assert not page.is_visible("#decline-box")
     shot(page, "03-follow-up")
 
-    # off-topic in the same conversation: a decline that looks different, with one-click suggestions
+    # clearly off-topic in the same conversation: a decline that looks different, offering the bank's categories
     ask(page, "怎么做红烧肉？", 2)
     shot(page, "04-decline-in-conversation")
-    assert_declined(page)
+    assert_declined(page, categories=True)
 
 
-def assert_declined(page) -> None:
+def assert_declined(page, categories: bool = False) -> None:
+    """A decline: the amber box with one-click nearby questions, or (clearly off-topic) the bank's categories."""
     last = bot_texts(page)[-1]
     assert "不在题库范围内" in last, f"expected a decline, got: {last[:200]}"
     page.wait_for_selector("#decline-box", state="visible")
+    assert not page.is_visible("#related-box")
     suggestions = [page.inner_text(f"#suggestion-{i}") for i in range(3) if page.is_visible(f"#suggestion-{i}")]
-    assert suggestions and all(s.strip() for s in suggestions)
+    if categories:
+        box = page.inner_text("#decline-box")
+        assert "题库涵盖这些类别" in box and "A. 架构基础" in box and "J. 面试" in box, box
+        assert suggestions == [], "categories, not arbitrary titles"
+    else:
+        assert suggestions and all(s.strip() for s in suggestions)
     assert page.inner_text("#cards").strip() == ""
 
 
@@ -187,7 +194,7 @@ def assert_declined(page) -> None:
 def test_2_new_conversation_then_off_topic_declines_and_a_suggestion_is_one_click(page):
     page.click("#new-conversation")
     page.wait_for_function("() => document.querySelectorAll('#chat .message-row, #chat .message').length === 0")
-    ask(page, "怎么做红烧肉？", 0)
+    ask(page, "CNN 的感受野怎么计算？", 0)  # next to the bank, not in it: nearby questions to click
     assert_declined(page)
     shot(page, "05-decline")
     first = page.inner_text("#suggestion-0").strip()

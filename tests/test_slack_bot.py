@@ -279,13 +279,17 @@ def test_direct_message_answered_once_in_thread(bot):
 
 
 @pytest.mark.integration
-def test_decline_is_polite_and_lists_suggestions(bot, seed_coach):
-    send(bot.url, event_body(mention("C_decl", "怎么做红烧肉？", next_ts())))
-    (post,) = bot.fake.wait("C_decl")
-    expected = seed_coach[0].ask("怎么做红烧肉？")
-    assert expected.declined and expected.suggestions
+@pytest.mark.parametrize("question, offered", [("CNN 的感受野怎么计算？", "suggestions"), ("怎么做红烧肉？", "categories")])
+def test_decline_is_polite_and_lists_suggestions(bot, seed_coach, question, offered):
+    """Nearby titles for a question next to the bank; the bank's categories for a clearly off-topic one."""
+    channel = f"C_decl_{offered}"
+    send(bot.url, event_body(mention(channel, question, next_ts())))
+    (post,) = bot.fake.wait(channel)
+    expected = seed_coach[0].ask(question)
+    listed = getattr(expected, offered)
+    assert expected.declined and listed and not (expected.suggestions and expected.categories)
     assert post["text"].startswith("抱歉")
-    assert all(f"• {escape(s)}" in post["text"] for s in expected.suggestions)
+    assert all(f"• {escape(s)}" in post["text"] for s in listed)
     assert cited(post) == []
 
 

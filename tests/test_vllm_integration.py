@@ -119,10 +119,83 @@ def test_decline_never_reaches_the_server(server, coach, retriever):
     base_url, model = server
     before = chat_requests(base_url)
     answer = coach.ask("怎么做红烧肉？")
-    assert answer.declined and answer.citations == () and 2 <= len(answer.suggestions) <= 3
+    assert answer.declined and answer.citations == () and answer.categories  # clearly off-topic: the bank's categories
     assert answer.notices == () and "total" in answer.timings_ms and "llm" not in answer.timings_ms
     assert re.search(r"[\u4e00-\u9fff]", answer.text)
     assert chat_requests(base_url) == before
     # The same question through a coach whose LLM sits on a closed port: no call, so no failure notice.
     dead = Coach(retriever, OpenAIChatLLM("http://127.0.0.1:9/v1", model, timeout=2), context_sections=CONTEXT_SECTIONS)
     assert dead.ask("怎么做红烧肉？").notices == ()
+
+
+# -- the coverage judgement as structured output (coach.coverage) -------------------------------------------
+COVERAGE_TOKENS = 300  # room for the JSON; the noise may still run out of it, which the coach must survive
+
+
+def test_the_server_enforces_the_coverage_schema(server, retriever):
+    """Plumbing: response_format json_schema reaches vLLM, whose guided decoding keeps the field order and enums."""
+    import jiter
+
+    from coach.coverage import FIELDS, LEVELS, coverage_schema
+    from coach.prompts import answer_messages
+
+    base_url, model = server
+    llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
+    shown = [retriever.index.sections[h.id] for h in retriever.retrieve(KV_QUESTION).hits[:CONTEXT_SECTIONS]]
+    ids = [s.id for s in shown]
+    for _ in range(2):
+        raw = llm.chat(answer_messages(KV_QUESTION, shown, coverage=True), response_format=coverage_schema(ids))
+        data = jiter.from_json(raw.encode(), partial_mode="trailing-strings")
+        assert isinstance(data, dict) and list(data) == list(FIELDS[: len(data)]), raw[:300]
+        assert data["coverage"] in LEVELS, raw[:300]
+        if "not_covered" in data:  # the sections list is complete: every id is one the model was shown
+            assert set(data["sections"]) <= set(ids), raw[:300]
+
+
+def test_coverage_answer_end_to_end_streamed(server, retriever):
+    from coach.answer import StreamRestart
+
+    base_url, model = server
+    llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
+    coach = Coach(retriever, llm, context_sections=CONTEXT_SECTIONS, context_tokens=2048,
+                  answer_tokens=COVERAGE_TOKENS, coverage=True)
+    before = chat_requests(base_url)
+    *pieces, answer = list(coach.ask_stream(KV_QUESTION))
+    assert chat_requests(base_url) == before + 1
+    last = max((i for i, p in enumerate(pieces) if isinstance(p, StreamRestart)), default=-1)
+    assert "".join(pieces[last + 1:]).strip() == answer.text
+    shown = {h.id for h in answer.hits[:CONTEXT_SECTIONS]}
+    if answer.mode == model:  # the noise happened to be a complete, valid judgement
+        assert answer.coverage in ("full", "partly", "none")
+        assert answer.outcome == ("related" if answer.coverage == "none" else "answer")
+        assert {c.id for c in answer.citations} <= shown and set(parse_citations(answer.text)) <= shown
+    else:  # it was not (cut at max_tokens, a claim without evidence): recorded, and the offline answer stands
+        assert answer.mode == "extractive" and answer.outcome == "answer" and answer.coverage == ""
+        assert any("coverage judgement is unusable" in n for n in answer.notices), answer.notices
+        assert answer.citations[0].id == "Q13"
+
+
+def test_related_material_with_the_real_server(server, retriever):
+    """A related retrieval (an answer threshold above the question's P): heading first, then the model's text."""
+    from dataclasses import replace
+
+    from coach.answer import RELATED_HEAD
+    from coach.retrieve import Retriever
+
+    base_url, model = server
+    related = Retriever(retriever.index, retriever.embedder, retriever.settings,
+                        replace(retriever.decline_model, answer_threshold=0.9))
+    question = "GRPO 和 PPO 的区别？"
+    assert related.retrieve(question).outcome == "related", "the premise: P(answerable) between the two thresholds"
+    llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=48, temperature=0.7)
+    coach = Coach(related, llm, context_sections=CONTEXT_SECTIONS, context_tokens=2048, answer_tokens=48, coverage=True)
+    before = chat_requests(base_url)
+    *pieces, answer = list(coach.ask_stream(question))
+    assert chat_requests(base_url) == before + 1
+    assert answer.outcome == "related" and answer.text.startswith(RELATED_HEAD["Chinese"])
+    assert pieces[0] == RELATED_HEAD["Chinese"] + "\n\n", "the heading is shown before the model's first token"
+    shown = {h.id for h in answer.hits[:CONTEXT_SECTIONS]}
+    if answer.mode == model:
+        assert {c.id for c in answer.citations} == shown and set(parse_citations(answer.text)) <= shown
+    else:  # the noise was empty (greedy newlines): the quoted related sections, with the reason
+        assert any("empty answer" in n for n in answer.notices), answer.notices

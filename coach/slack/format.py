@@ -10,6 +10,11 @@ Limits (Slack docs: section block text <= 3000 chars, message text <= 40000,
 ends and, when a cut falls inside a code fence, closes it and reopens it in
 the next piece; ``answer_messages`` packs the pieces into as few messages as
 the limits allow and puts the citations under the last one.
+
+The three outcomes look different: an answer is plain text with its citations; related material
+opens with a header block of its own (``RELATED_HEADER``) and lists its sections as "related", not
+as citations; a decline is a polite note with nearby titles, or the bank's categories when the
+question is clearly off-topic.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ SECTION_LIMIT = 3000  # characters of one section block's text
 MESSAGE_LIMIT = 40000  # characters of a message's text
 BLOCKS_PER_MESSAGE = 45  # Slack allows 50; room for the context blocks
 CONTEXT_ELEMENTS = 10
+RELATED_HEADER = {"Chinese": "题库中没有直接回答这个问题的条目 · related material",
+                  "English": "Nothing in the bank answers this · related material"}
 
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)  # fenced (maybe unclosed) or inline code
 _FENCE = "```"
@@ -93,12 +100,18 @@ def split_mrkdwn(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
 
 def citation_block(answer: Answer) -> dict | None:
-    """A context block: one element per cited section, ``*Q13* KV Cache 原理？``."""
+    """A context block: one element per cited section, ``*Q13* KV Cache 原理？`` (related: ``related: *Q13* ...``)."""
     if not answer.citations:
         return None
-    elements = [{"type": "mrkdwn", "text": f"*{c.id}* {escape(c.title)}"[:300]}
+    label = "related: " if answer.outcome == "related" else ""
+    elements = [{"type": "mrkdwn", "text": f"{label}*{c.id}* {escape(c.title)}"[:300]}
                 for c in answer.citations[:CONTEXT_ELEMENTS]]
     return {"type": "context", "elements": elements}
+
+
+def related_header(answer: Answer) -> dict:
+    """The header block that opens related material (Slack: plain text, at most 150 characters)."""
+    return {"type": "header", "text": {"type": "plain_text", "text": RELATED_HEADER[language_of(answer.question)][:150]}}
 
 
 def decline_mrkdwn(answer: Answer) -> str:
@@ -106,7 +119,11 @@ def decline_mrkdwn(answer: Answer) -> str:
     zh = language_of(answer.question) == "Chinese"
     head = ("抱歉，题库里没有能回答这个问题的内容，我不想凭空猜测。" if zh else
             "Sorry — the question bank doesn't cover this, and I'd rather not guess.")
-    if answer.suggestions:
+    if answer.categories:
+        head += ("\n这个问题不在题库的范围内。题库涵盖这些类别：" if zh else
+                 "\nIt is outside the bank's scope. These are the categories the bank covers:")
+        head += "".join(f"\n• {escape(c)}" for c in answer.categories)
+    elif answer.suggestions:
         head += ("\n可以试试这些相近的题目：" if zh else "\nHere are nearby topics it does cover:")
         head += "".join(f"\n• {escape(t)}" for t in answer.suggestions)
     return head + ("\n（在本线程里换个问法再 @我 也可以。）" if zh else "\n(You can rephrase and ask again in this thread.)")
@@ -119,8 +136,9 @@ def notice_block(notices) -> dict | None:
                                             for n in list(notices)[:CONTEXT_ELEMENTS]]}
 
 
-def text_messages(body_mrkdwn: str, tail_blocks: list[dict] = ()) -> list[dict]:
-    """Mrkdwn -> chat.postMessage payloads (``text`` + ``blocks``) within Slack's limits."""
+def text_messages(body_mrkdwn: str, tail_blocks: list[dict] = (), head_blocks: list[dict] = ()) -> list[dict]:
+    """Mrkdwn -> chat.postMessage payloads (``text`` + ``blocks``) within Slack's limits; ``head_blocks`` open the
+    first message, ``tail_blocks`` close the last."""
     pieces = split_mrkdwn(body_mrkdwn) or [" "]
     messages, group = [], []
     for piece in pieces:
@@ -132,6 +150,8 @@ def text_messages(body_mrkdwn: str, tail_blocks: list[dict] = ()) -> list[dict]:
     out = []
     for i, group in enumerate(messages):
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in group]
+        if i == 0:
+            blocks = [b for b in head_blocks if b] + blocks
         if i == len(messages) - 1:
             blocks += [b for b in tail_blocks if b]
         out.append({"text": "\n".join(group)[:MESSAGE_LIMIT], "blocks": blocks})
@@ -139,9 +159,11 @@ def text_messages(body_mrkdwn: str, tail_blocks: list[dict] = ()) -> list[dict]:
 
 
 def answer_messages(answer: Answer) -> list[dict]:
-    """The whole reply to one question: answer (or polite decline), notices, citations."""
+    """The whole reply to one question: answer, related material (under its header) or polite decline; notices;
+    citations."""
     body = decline_mrkdwn(answer) if answer.declined else to_mrkdwn(answer.text)
-    return text_messages(body, [notice_block(answer.notices), citation_block(answer)])
+    head = [related_header(answer)] if answer.outcome == "related" else []
+    return text_messages(body, [notice_block(answer.notices), citation_block(answer)], head)
 
 
 def practice_messages(section) -> list[dict]:
