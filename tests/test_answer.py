@@ -226,7 +226,8 @@ def test_empty_llm_reply_falls_back_to_extractive_with_notice(retriever):
 @pytest.mark.parametrize("question, language", [("怎么做红烧肉？", "Chinese"), ("How do I bake sourdough bread?", "English")])
 def test_decline_never_calls_the_llm_and_suggests_bank_questions(declining_retriever, question, language):
     llm = FakeLLM(default="should never be used [Q1]")
-    pieces, answer = run_stream(Coach(declining_retriever, llm), question)
+    # off_topic_p=0: the titles path, whatever P the tiny bank's model gives (categories: tests/test_outcomes.py)
+    pieces, answer = run_stream(Coach(declining_retriever, llm, off_topic_p=0.0), question)
     assert answer.declined and answer.decline_reason
     assert llm.history == []
     assert answer.citations == ()

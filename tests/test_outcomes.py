@@ -363,7 +363,9 @@ def test_cli_json_carries_the_outcome(cli_env, declining, capsys):
     assert data["answer"].startswith(HEAD_ZH) and data["citations"][0]["id"] == "Q1"
     code, out, _ = ask_cli(capsys, "怎么做红烧肉？", "--json")
     data = json.loads(out)
-    assert data["outcome"] == "decline" and data["declined"] and data["suggestions"] and data["categories"] == []
+    assert data["outcome"] == "decline" and data["declined"]
+    # a decline offers nearby titles or, far from the bank, its categories (which one: the tests above, by hand)
+    assert bool(data["suggestions"]) != bool(data["categories"]), data
 
 
 def test_cli_plain_output_labels_related_material(cli_env, declining, capsys):
