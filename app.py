@@ -27,6 +27,7 @@ import random
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from coach.settings import Settings
 from coach.text import QueryError, normalize
@@ -152,10 +153,10 @@ def due_phrase(due: float, now: float | None = None) -> str:
     import time as _time
 
     left = due - (_time.time() if now is None else now)
-    if left < 60:
+    if left < 30:
         return "now"
     if left < 3600:
-        return f"in {left / 60:.0f} min"
+        return f"in {max(1.0, left / 60):.0f} min"
     if left < 2 * 86_400:
         return f"in {left / 3600:.0f} h"
     return f"in {left / 86_400:.0f} days"
@@ -212,6 +213,18 @@ def load_auth(path: str) -> list[tuple[str, str]]:
     if not pairs:
         raise ValueError(f"COACH_AUTH_FILE={path!r} has no 'user:password' line")
     return pairs
+
+
+def due_markdown(summary, sections: dict) -> str:
+    """What is due today for this person (coach.state.report.Summary), weakest questions listed."""
+    now, later = list(summary.due_now), list(summary.due_today)
+    if not now and not later:
+        nxt = next((n for _, n in summary.forecast if n), 0)
+        return "**今天没有要复习的题 Nothing due today.**" + (" Upcoming reviews are in the chart below." if nxt else "")
+    title = lambda sid: escape_html(sections[sid].title) if sid in sections else ""  # noqa: E731
+    lines = [f"**今天要复习 Due today: {len(now) + len(later)}** ({len(now)} now, {len(later)} later today)"]
+    lines += [f"- [{e.section_id}] {title(e.section_id)} · last {e.last_score:.0f}" for e in (now + later)[:10]]
+    return "\n".join(lines)
 
 
 def status_line(coach, status: list[str], progress_note: str) -> str:
@@ -333,6 +346,39 @@ def build_ui(parts: AppParts, status: list[str]):
         person = resolve_person(login, saved)
         return (person, person_markdown(person, bool(login)), gr.update(visible=not login), progress_rows(person))
 
+    def progress_panel(person):
+        """Due today and the two charts for this person (the table is progress_rows)."""
+        import time as _time
+
+        from coach.progress_charts import forecast_figure, mastery_figure
+        from coach.state.report import due_forecast, mastery_series, summary
+
+        now = _time.time()
+        try:
+            reviews, schedule = parts.store.reviews(person), parts.store.schedule(person)
+        except ProgressError as err:
+            return f"⚠️ {escape_html(str(err))}", None, None
+        s = summary([], schedule, now)
+        return (due_markdown(s, sections), mastery_figure(*mastery_series(reviews, 30, now)),
+                forecast_figure(due_forecast(schedule, 14, now)))
+
+    def export_anki(person):
+        import tempfile
+
+        from coach.anki import export_weak_deck
+
+        safe = re.sub(r"[^\w.-]+", "_", person)[:60] or "person"
+        path = Path(tempfile.mkdtemp(prefix="coach-anki-")) / f"interview-coach-{safe}-weak.apkg"
+        try:
+            written = export_weak_deck(parts.store, person, sections, path)
+        except ProgressError as err:
+            return gr.update(value=None, visible=False), f"⚠️ {escape_html(str(err))}"
+        if written is None:
+            return (gr.update(value=None, visible=False),
+                    "没有薄弱的题（最近得分都 ≥ 80）。No weak questions to export: every last score is 80 or more.")
+        n = len(parts.store.weak(person))
+        return gr.update(value=str(written), visible=True), f"{n} 道薄弱题已导出 · {n} weak question(s) exported for {escape_html(person)}."
+
     def set_name(raw, request: gr.Request):
         login = getattr(request, "username", None) if request is not None else None
         if login:  # with logins, the login is the person
@@ -432,6 +478,15 @@ def build_ui(parts: AppParts, status: list[str]):
                 gr.Markdown("### 进度 Progress")
                 progress = gr.Dataframe([], headers=["category", "attempts", "average", "last"],
                                         interactive=False, elem_id="progress")
+                due_md = gr.Markdown("", elem_id="progress-due")
+                with gr.Row():
+                    mastery_plot = gr.Plot(label="掌握度 Mastery over time", elem_id="progress-mastery")
+                    forecast_plot = gr.Plot(label="待复习 Due in the coming days", elem_id="progress-forecast")
+                with gr.Row():
+                    export_btn = gr.Button("导出薄弱题 Anki 卡组 Export weak questions (Anki)", elem_id="progress-export")
+                    export_file = gr.File(label="Anki deck (.apkg)", visible=False, interactive=False,
+                                          elem_id="progress-export-file")
+                export_note = gr.Markdown("", elem_id="progress-export-note")
 
         outputs = [chat, turns, cards, notice, decline_box, *sugg_buttons, details, question]
         send.click(ui_ask, [question, chat, turns, k, show_details], outputs, api_visibility="private")
@@ -446,11 +501,15 @@ def build_ui(parts: AppParts, status: list[str]):
         api_reset.click(new_conversation_api, None, [turns], api_name="new_conversation")
         pick_btn.click(pick, [category, current, person], [current, q_md, answer_box, result, follow_btn],
                        api_visibility="private")
+        panel = [due_md, mastery_plot, forecast_plot]
         grade_btn.click(grade, [current, answer_box, person], [result, follow_btn, progress],
-                        api_visibility="private")
-        demo.load(on_load, [saved_name], [person, who, name_row, progress], api_visibility="private")
+                        api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
+        demo.load(on_load, [saved_name], [person, who, name_row, progress], api_visibility="private").then(
+            progress_panel, person, panel, api_visibility="private")
         for trigger in (name_btn.click, name_box.submit):
-            trigger(set_name, [name_box], [person, saved_name, who, progress, name_note], api_visibility="private")
+            trigger(set_name, [name_box], [person, saved_name, who, progress, name_note],
+                    api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
+        export_btn.click(export_anki, person, [export_file, export_note], api_visibility="private")
         follow_btn.click(follow_up, current, [current, q_md, answer_box, result, follow_btn], api_visibility="private")
     return demo
 

@@ -116,6 +116,17 @@ def test_a_name_is_remembered_by_the_browser_and_progress_stays_with_its_person(
     assert "Saved for ana" in page.inner_text("#practice-result")
     page.wait_for_function("() => /\\d/.test(document.querySelector('#progress').innerText)")
     ana_progress = progress_text(page)
+    # the charts and what is due (a weak answer: due again in minutes, so "later today" or "now")
+    page.wait_for_function("() => /Due today|Nothing due/.test(document.querySelector('#progress-due').innerText)")
+    for chart in ("#progress-mastery", "#progress-forecast"):
+        page.wait_for_selector(f"{chart} img, {chart} svg, {chart} canvas")
+    page.click("#progress-export")
+    page.wait_for_function("() => /exported|No weak/.test(document.querySelector('#progress-export-note').innerText)")
+    note = page.inner_text("#progress-export-note")
+    if "exported" in note:
+        page.wait_for_selector("#progress-export-file a")
+    page.screenshot(path=str(Path(__file__).resolve().parents[1] / "artifacts" / "people-progress.png"),
+                    full_page=True)
 
     page.reload()  # the browser remembers who this is
     page.get_by_role("tab", name="Practice 练习").click()
