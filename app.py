@@ -534,6 +534,8 @@ def main(argv=None) -> int:
         return 2
     for line in status:
         print(line, flush=True)
+    if parts.store_error:  # the app still starts and answers; say which setting is wrong
+        print(f"warning: {parts.store_error}", file=sys.stderr, flush=True)
     demo = build_ui(parts, status)
     import gradio as gr
 

@@ -144,3 +144,42 @@ def test_a_name_is_remembered_by_the_browser_and_progress_stays_with_its_person(
     assert progress_text(page2) != ana_progress
     ana.close()
     other.close()
+
+
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory):
+    from tests.test_app_browser import run_app
+
+    tmp = tmp_path_factory.mktemp("people-auth")
+    (tmp / "auth").write_text("ana:pw-ana\nbo:pw-bo\n")
+    yield from run_app(tmp, tmp / "index", COACH_EMBEDDER="hash", COACH_AUTH_FILE=str(tmp / "auth"),
+                       COACH_PROGRESS_URL="mysql://nowhere")
+
+
+def login(context, url, user, password):
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_label(re.compile("username", re.I)).fill(user)
+    page.get_by_label(re.compile("password", re.I)).fill(password)
+    page.get_by_role("button", name=re.compile("login", re.I)).click()
+    page.get_by_role("tab", name="Practice 练习").click()
+    return page
+
+
+@pytest.mark.integration
+def test_with_logins_the_login_is_the_person_and_a_bad_store_url_is_named(auth_app, browser):
+    ctx = browser.new_context()
+    page = login(ctx, auth_app, "bo", "pw-bo")
+    page.wait_for_function("() => document.querySelector('#practice-person').innerText.includes('bo')")
+    assert "login" in page.inner_text("#practice-person")
+    assert not page.locator("#practice-name").is_visible(), "no name to type when there are logins"
+    status = page.inner_text("#status")
+    assert "COACH_PROGRESS_URL" in status and "not saved" in status
+    page.click("#practice-pick")
+    page.wait_for_function("() => /\\[(Q|I)\\d+\\]/.test(document.querySelector('#practice-question').innerText)")
+    page.fill("#practice-answer textarea", "缓存")
+    page.click("#practice-grade")
+    page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('not saved')")
+    assert "Score" in page.inner_text("#practice-result"), "grading goes on without the store"
+    ctx.close()

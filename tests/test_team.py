@@ -400,3 +400,20 @@ def test_the_store_killed_mid_run_progress_not_saved_answers_go_on(team, coach):
     assert shown.get("ephemeral") and "Progress is not saved" in shown["text"] and "PostgreSQL" in shown["text"]
     log = a.log_path.read_text()
     assert "Redis at" in log and "Traceback" not in log
+
+
+@pytest.mark.integration
+def test_a_bot_with_bad_store_urls_starts_names_them_and_answers(tmp_path, index_dir):
+    fake = TeamSlack()
+    bot = BotProcess("bad", tmp_path, fake.url, index_dir, state_url="redis://:hunter2@127.0.0.1:1/0",
+                     progress_url="postgres-ish://nowhere")
+    try:
+        log = bot.log_path.read_text()
+        assert "COACH_STATE_URL" in log and "COACH_PROGRESS_URL" in log and "hunter2" not in log
+        send(bot.url, event_body(mention("C_badurl", KV, next_ts())))
+        assert cited(fake.wait("C_badurl", 1)[0]) == ["Q13"]
+        command(bot.url, "progress", "C_badurl")
+        assert "not saved" in fake.wait("C_badurl", 2)[1]["text"]
+    finally:
+        bot.stop()
+        fake.close()
