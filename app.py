@@ -16,6 +16,9 @@ Named API endpoints (for gradio_client, e.g. bench/app_load.py):
   /ask(question, k)   -> dict (text, citations, declined, suggestions, notices, mode, ...),
                          with this client session's own history kept server-side
   /new_conversation() -> clears that history
+  /practice_grade(section_id, answer, name) -> dict (person, score, saved, note): grade and record
+                         an answer for the person (the login when there are logins, else ``name``, else "local")
+  /my_progress(name)  -> dict (person, attempts, categories, due): that person's progress only
 """
 
 from __future__ import annotations
@@ -392,7 +395,27 @@ def build_ui(parts: AppParts, status: list[str]):
             name = PERSON_DEFAULT
         return name, "" if name == PERSON_DEFAULT else name, person_markdown(name, False), progress_rows(name), ""
 
-    for fn in (on_load, set_name):  # the real class (this module's annotations are strings): Gradio injects it
+    def practice_api(section_id, answer_text, name, request: gr.Request):
+        person = resolve_person(getattr(request, "username", None) if request is not None else None, name)
+        section = sections.get(str(section_id or ""))
+        if section is None or not normalize(answer_text or ""):
+            return {"person": person, "error": f"unknown section {section_id!r}" if section is None else "empty answer"}
+        result = parts.grader.grade(section, answer_text)
+        note = record_grade(parts.store, person, section, result.score, contradicted_count(result))
+        return {"person": person, "section": section.id, "score": result.score, "saved": not note.startswith("⚠️"),
+                "note": note}
+
+    def progress_api(name, request: gr.Request):
+        person = resolve_person(getattr(request, "username", None) if request is not None else None, name)
+        try:
+            stats, due = parts.store.category_stats(person), parts.store.due(person)
+        except ProgressError as err:
+            return {"person": person, "error": str(err)}
+        return {"person": person, "attempts": sum(c.attempts for c in stats), "due": due,
+                "categories": [{"category": c.category, "attempts": c.attempts, "average": c.average}
+                               for c in stats]}
+
+    for fn in (on_load, set_name, practice_api, progress_api):  # the real class (this module's annotations are strings): Gradio injects it
         fn.__annotations__["request"] = gr.Request
 
     def pick(category, current, person):
@@ -499,6 +522,11 @@ def build_ui(parts: AppParts, status: list[str]):
         # gradio_client endpoints; several sessions are served at once (the coach is thread-safe)
         api_ask.click(ask_api, [api_question, k, turns], [api_out, turns], api_name="ask", concurrency_limit=8)
         api_reset.click(new_conversation_api, None, [turns], api_name="new_conversation")
+        api_section, api_name = gr.Textbox(visible=False), gr.Textbox(visible=False)
+        api_practice, api_progress = gr.Button(visible=False), gr.Button(visible=False)
+        api_practice.click(practice_api, [api_section, api_question, api_name], api_out, api_name="practice_grade",
+                           concurrency_limit=8)
+        api_progress.click(progress_api, api_name, api_out, api_name="my_progress", concurrency_limit=8)
         pick_btn.click(pick, [category, current, person], [current, q_md, answer_box, result, follow_btn],
                        api_visibility="private")
         panel = [due_md, mastery_plot, forecast_plot]
