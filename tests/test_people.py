@@ -183,3 +183,18 @@ def test_with_logins_the_login_is_the_person_and_a_bad_store_url_is_named(auth_a
     page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('not saved')")
     assert "Score" in page.inner_text("#practice-result"), "grading goes on without the store"
     ctx.close()
+
+
+@pytest.mark.integration
+def test_api_sessions_record_and_read_only_their_own_progress(app):
+    from gradio_client import Client
+
+    ana, bo = Client(app, verbose=False), Client(app, verbose=False)
+    graded = ana.predict("Q13", "推理时缓存历史 K/V", "api-ana", api_name="/practice_grade")
+    assert graded["person"] == "api-ana" and graded["saved"] and 0 <= graded["score"] <= 100
+    ana.predict("Q14", "减少 KV 头数", "api-ana", api_name="/practice_grade")
+    bo.predict("Q13", "不知道", "api-bo", api_name="/practice_grade")
+    mine, theirs = ana.predict("api-ana", api_name="/my_progress"), bo.predict("api-bo", api_name="/my_progress")
+    assert (mine["person"], mine["attempts"], theirs["attempts"]) == ("api-ana", 2, 1)
+    assert bo.predict("api-nobody", api_name="/my_progress")["attempts"] == 0
+    assert "unknown section" in ana.predict("Q999", "x", "api-ana", api_name="/practice_grade")["error"]

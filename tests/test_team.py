@@ -417,3 +417,40 @@ def test_a_bot_with_bad_store_urls_starts_names_them_and_answers(tmp_path, index
     finally:
         bot.stop()
         fake.close()
+
+
+@pytest.mark.integration
+def test_a_slow_answer_keeps_its_claim_so_a_retry_is_not_answered_twice(index_dir):
+    from slack_sdk import WebClient
+
+    from coach.slack.app import create_app
+    from coach.slack.server import serve_http
+
+    llm, fake = HangingLLM(), TeamSlack()
+    slow_coach, _ = build_coach(Settings(index_dir=index_dir, embedder="hash", llm_base_url=llm.url, llm_model="m",
+                                         llm_timeout=30, llm_deadline=30))
+    app = create_app(slow_coach, client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET,
+                     state=MemoryState(), claim_ttl=0.6)
+    server = serve_http(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/slack/events"
+    try:
+        body = event_body(mention("C_slow", KV, next_ts()), "EvSLOW1")
+        send(url, body)
+        deadline = time.monotonic() + 20
+        while not llm.requests:
+            assert time.monotonic() < deadline, "the bot never asked its LLM"
+            time.sleep(0.05)
+        time.sleep(2.0)  # over three claim lifetimes: only the heartbeat keeps the claim alive
+        send(url, body, headers={"X-Slack-Retry-Num": "1"})
+        settle(0.5)
+        llm.release.set()  # the LLM gives up: the coach answers extractively, with a notice
+        (post,) = fake.wait("C_slow", 1)
+        settle()
+        assert len(fake.in_channel("C_slow")) == 1 and cited(post) == ["Q13"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.coach_bot.close()
+        fake.close()
+        llm.close()

@@ -24,8 +24,10 @@ What happens to one request (the order matters):
    the thread (``thread_ts`` = the event's thread root).  chat.postMessage
    goes through slack_sdk's RateLimitErrorRetryHandler: a 429 is retried
    once after its Retry-After, so the message arrives exactly once, late.
-5. The claims are then marked finished, remembered for ``done_ttl`` (an hour:
-   Slack's retries come about 1 and 5 minutes later).
+5. While the worker runs, a heartbeat renews its claims every third of
+   ``claim_ttl``, so only a dead worker's claim expires; then the claims are
+   marked finished, remembered for ``done_ttl`` (an hour: Slack's retries come
+   about 1 and 5 minutes later).
 
 Thread memory and open practice rounds live in the same StateStore, so a
 thread can go on at another replica.  Practice: ``/coach practice [A-J]`` posts
@@ -166,7 +168,7 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
               process_before_response=False, token_verification_enabled=True, request_verification_enabled=True,
               ignoring_self_events_enabled=True, name="interview-coach")
     bot = _Bot(coach, grader, client, bot_user_id, state or MemoryState(), progress or MemoryProgress(), workers,
-               seed, done_ttl)
+               seed, done_ttl, claim_ttl)
 
     @app.middleware
     def _claim_delivery(request, body, next):
@@ -227,25 +229,47 @@ class _Bot:
     """The work done after the ack, on the bot's own thread pool."""
 
     def __init__(self, coach, grader, client: WebClient, bot_user_id, state: StateStore, progress: ProgressStore,
-                 workers: int, seed, done_ttl: float):
+                 workers: int, seed, done_ttl: float, claim_ttl: float = 60.0):
         self.coach, self.grader, self.client, self.bot_user_id = coach, grader, client, bot_user_id
-        self.state, self.progress, self.done_ttl = state, progress, done_ttl
+        self.state, self.progress, self.done_ttl, self.claim_ttl = state, progress, done_ttl, claim_ttl
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coach-slack")
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
+        self._held: dict[object, tuple[str, ...]] = {}  # in-flight work -> its claims, renewed by the heartbeat
+        self._held_lock, self._stop = threading.Lock(), threading.Event()
+        self._heartbeat = threading.Thread(target=self._renew_claims, name="coach-slack-claims", daemon=True)
+        self._heartbeat.start()
+
+    def _renew_claims(self) -> None:
+        """Every third of ``claim_ttl``, renew the claims of work still running: only a dead worker's expire."""
+        while not self._stop.wait(self.claim_ttl / 3):
+            with self._held_lock:
+                keys = [k for ks in self._held.values() for k in ks]
+            for key in keys:
+                try:
+                    self.state.hold(key, self.claim_ttl)
+                except Exception:  # never let the heartbeat die
+                    log.exception("renewing the claim %s failed", key)
 
     def submit(self, fn, *args, claims: tuple[str, ...] = ()) -> None:
         self.pool.submit(self._safely, fn, claims, *args)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self._stop.set()
         self.state.close()
 
     def _safely(self, fn, claims, *args) -> None:
+        token = object()
+        if claims:
+            with self._held_lock:
+                self._held[token] = claims
         try:
             fn(*args)
         except Exception:  # a failure must not vanish silently on a worker thread
             log.exception("the Slack bot failed while handling %s", fn.__name__)
         finally:  # done (or failed after perhaps posting): later deliveries must not answer again
+            with self._held_lock:
+                self._held.pop(token, None)
             for key in claims:
                 self.state.finish(key, self.done_ttl)
 

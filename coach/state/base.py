@@ -12,7 +12,8 @@ method takes the person first: a store never answers for "everyone".
     state.release("ev:Ev1")                   (gave up: a retry may do it again)
 
 A claim that is neither finished nor released expires after ``ttl`` seconds, so
-the work of a process that died is redone by a later retry.
+the work of a process that died is redone by a later retry; a live worker renews
+it (``hold``) while it works, so a slow answer is not redone alongside.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def finish(self, key: str, ttl: float) -> None:
         """The claimed work is done: keep the key ``ttl`` seconds so later deliveries are dropped."""
+
+    def hold(self, key: str, ttl: float) -> None:
+        """A live worker keeps its claim ``ttl`` more seconds (the bot renews it while an answer takes long)."""
+        self.finish(key, ttl)
 
     @abc.abstractmethod
     def release(self, key: str) -> None:
