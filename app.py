@@ -6,14 +6,21 @@ Builds the index if it is missing (through coach.pipeline.build_coach), then ser
 The three outcomes look different: an answer streams into the chat with citation cards; related
 material gets its own box and heading (RELATED_HEADING) and its cards are headed as related, not as
 citations; a decline gets the amber box with one-click nearby questions, or the bank's categories
-for a clearly off-topic question.  This file only wires the UI: answering is coach.answer.Coach, grading coach.grader,
-question choice, follow-up drills and progress coach.practice.  The functions above
-``build_ui`` turn their records into Markdown and are importable without gradio.
+for a clearly off-topic question.  This file only wires the UI: answering is coach.answer.Coach, grading
+coach.grader, question choice and follow-up drills coach.practice, progress per person coach.state.
+The functions above ``build_ui`` turn their records into Markdown and are importable without gradio.
+
+Who is practising: the login when COACH_AUTH_FILE configures Gradio's ``auth``, else a
+name entered once on the page (kept in the browser's localStorage: gr.BrowserState),
+else "local" (the person the old single-user progress file migrated into).
 
 Named API endpoints (for gradio_client, e.g. bench/app_load.py):
   /ask(question, k)   -> dict (text, outcome, citations, declined, suggestions, categories, notices, mode, ...),
                          with this client session's own history kept server-side
   /new_conversation() -> clears that history
+  /practice_grade(section_id, answer, name) -> dict (person, score, saved, note): grade and record
+                         an answer for the person (the login when there are logins, else ``name``, else "local")
+  /my_progress(name)  -> dict (person, attempts, categories, due): that person's progress only
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import random
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from coach.logs import configure_logging
 from coach.settings import Settings
@@ -150,6 +158,37 @@ def grade_markdown(grade, section) -> str:
     return "\n\n".join(parts)
 
 
+def contradicted_count(grade) -> int:
+    """Key points the answer contradicted (0 when the grade does not say)."""
+    value = getattr(grade, "contradicted", 0) or 0
+    return value if isinstance(value, int) else len(value)
+
+
+def record_grade(store, person: str, section, score: float, contradicted: int) -> str:
+    """Save one confirmed grade for ``person``; the line to show (when it is next due, or why it was not saved)."""
+    from coach.state import ProgressError
+
+    try:
+        entry = store.record(person, section, score, contradicted)
+    except ProgressError as err:
+        return f"⚠️ {escape_html(str(err))}"
+    return f"*已记录 Saved for {escape_html(person)} · next review {due_phrase(entry.due)}*"
+
+
+def due_phrase(due: float, now: float | None = None) -> str:
+    """``due_phrase(now + 600, now) -> "in 10 min"``, hours below two days, else days."""
+    import time as _time
+
+    left = due - (_time.time() if now is None else now)
+    if left < 30:
+        return "now"
+    if left < 3600:
+        return f"in {max(1.0, left / 60):.0f} min"
+    if left < 2 * 86_400:
+        return f"in {left / 3600:.0f} h"
+    return f"in {left / 86_400:.0f} days"
+
+
 def answer_payload(answer) -> dict:
     """What the /ask API returns."""
     return {"question": answer.question, "text": answer.text, "outcome": answer.outcome, "declined": answer.declined,
@@ -158,6 +197,62 @@ def answer_payload(answer) -> dict:
             "notices": list(answer.notices), "mode": answer.mode, "rerank": answer.rerank_state,
             "rewritten_query": answer.rewritten_query, "hits": [h.id for h in answer.hits],
             "timings_ms": answer.timings_ms}
+
+
+PERSON_DEFAULT = "local"
+_NAME_OK = re.compile(r"^[\w .@+-]{1,60}$")
+
+
+def resolve_person(login: str | None, saved: str | None) -> str:
+    """``resolve_person("ana", "bo") -> "ana"`` (a login wins), ``(None, "bo") -> "bo"``, ``(None, "") -> "local"``."""
+    if login:
+        return str(login)
+    name = clean_name(saved or "")
+    return name or PERSON_DEFAULT
+
+
+def clean_name(raw: str) -> str:
+    """A typed name, trimmed; "" if it is empty or has characters other than letters, digits, `` .@+-_``."""
+    name = normalize(raw or "").strip() if isinstance(raw, str) else ""
+    return name if _NAME_OK.match(name) and not name.startswith("slack:") else ""
+
+
+def person_markdown(person: str, login: bool) -> str:
+    how = "登录 login" if login else ("默认 default: enter your name below" if person == PERSON_DEFAULT
+                                      else "本浏览器记住的名字 name remembered by this browser")
+    return f"👤 练习者 Practising as: **{escape_html(person)}** · *{how}*"
+
+
+def load_auth(path: str) -> list[tuple[str, str]]:
+    """``user:password`` lines (``#`` comments) -> Gradio's ``auth`` list; ValueError naming the file and line."""
+    pairs = []
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as err:
+        raise ValueError(f"COACH_AUTH_FILE={path!r} cannot be read ({err.strerror or err})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, password = line.strip().partition(":")
+        if not sep or not clean_name(user) or not password:
+            raise ValueError(f"COACH_AUTH_FILE={path!r} line {n} is not 'user:password' (user: letters, digits, "
+                             "' .@+-_')")
+        pairs.append((user, password))
+    if not pairs:
+        raise ValueError(f"COACH_AUTH_FILE={path!r} has no 'user:password' line")
+    return pairs
+
+
+def due_markdown(summary, sections: dict) -> str:
+    """What is due today for this person (coach.state.report.Summary), weakest questions listed."""
+    now, later = list(summary.due_now), list(summary.due_today)
+    if not now and not later:
+        nxt = next((n for _, n in summary.forecast if n), 0)
+        return "**今天没有要复习的题 Nothing due today.**" + (" Upcoming reviews are in the chart below." if nxt else "")
+    title = lambda sid: escape_html(sections[sid].title) if sid in sections else ""  # noqa: E731
+    lines = [f"**今天要复习 Due today: {len(now) + len(later)}** ({len(now)} now, {len(later)} later today)"]
+    lines += [f"- [{e.section_id}] {title(e.section_id)} · last {e.last_score:.0f}" for e in (now + later)[:10]]
+    return "\n".join(lines)
 
 
 def status_line(coach, n_sections: int, progress_note: str) -> str:
@@ -184,7 +279,7 @@ class AppParts:
     settings: Settings
     sections: dict
     grader: object
-    store: object | None  # ProgressStore, or None when the database cannot be used
+    store: object  # coach.state.ProgressStore (one that raises ProgressError when progress cannot be saved)
     store_error: str
     drills: object | None = None
 
@@ -199,14 +294,10 @@ class AppParts:
 def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
     from coach.grader import Grader
     from coach.pipeline import build_coach
-    from coach.practice import ProgressError, ProgressStore
+    from coach.state import open_progress
 
     coach, status = build_coach(settings)
-    store, store_error = None, ""
-    try:
-        store = ProgressStore.in_dir(settings.data_dir)
-    except (ProgressError, OSError) as err:
-        store_error = f"progress not saved: {err}"
+    store, store_error = open_progress(settings.progress_url, settings.data_dir)
     grader = Grader(coach.retriever.embedder, llm=coach.llm)
     return AppParts(coach, settings, coach.retriever.index.sections, grader, store, store_error), status
 
@@ -215,11 +306,12 @@ def build_ui(parts: AppParts, status: list[str]):
     import gradio as gr
 
     from coach.answer import StreamRestart
-    from coach.practice import ProgressError, pick_question
+    from coach.practice import pick_question
+    from coach.state import ProgressError
 
     coach, settings, sections = parts.coach, parts.settings, parts.sections
-    progress_note = "progress not saved" if parts.store is None else "progress saved"
-    setup_md = setup_markdown(status + [parts.store_error], str(parts.store.path) if parts.store else "")
+    progress_note = "progress not saved" if parts.store_error else "progress saved"
+    setup_md = setup_markdown(status + [parts.store_error], parts.store.where)
     letters = sorted({s.category for s in sections.values() if s.category_letter and s.category_letter != "J"})
     n_sugg = 3
     hide = gr.update(visible=False)
@@ -284,23 +376,94 @@ def build_ui(parts: AppParts, status: list[str]):
         return []
 
     # -- practice ------------------------------------------------------------------------------------------
-    def progress_rows():
-        if parts.store is None:
-            return [[parts.store_error, "", "", ""]]
+    def progress_rows(person):
         try:
-            stats = parts.store.category_stats()
+            stats = parts.store.category_stats(person)
         except ProgressError as err:
             return [[str(err), "", "", ""]]
         return [[s.category, s.attempts, round(s.average, 1), round(s.last, 1)] for s in stats]
 
-    def pick(category, current):
+    def on_load(saved, request: gr.Request):
+        login = getattr(request, "username", None) if request is not None else None
+        person = resolve_person(login, saved)
+        return (person, person_markdown(person, bool(login)), gr.update(visible=not login), progress_rows(person))
+
+    def progress_panel(person):
+        """Due today and the two charts for this person (the table is progress_rows)."""
+        import time as _time
+
+        from coach.progress_charts import forecast_figure, mastery_figure
+        from coach.state.report import due_forecast, mastery_series, summary
+
+        now = _time.time()
+        try:
+            reviews, schedule = parts.store.reviews(person), parts.store.schedule(person)
+        except ProgressError as err:
+            return f"⚠️ {escape_html(str(err))}", None, None
+        s = summary([], schedule, now)
+        return (due_markdown(s, sections), mastery_figure(*mastery_series(reviews, 30, now)),
+                forecast_figure(due_forecast(schedule, 14, now)))
+
+    def export_anki(person):
+        import tempfile
+
+        from coach.anki import export_weak_deck
+
+        safe = re.sub(r"[^\w.-]+", "_", person)[:60] or "person"
+        path = Path(tempfile.mkdtemp(prefix="coach-anki-")) / f"interview-coach-{safe}-weak.apkg"
+        try:
+            written = export_weak_deck(parts.store, person, sections, path)
+        except ProgressError as err:
+            return gr.update(value=None, visible=False), f"⚠️ {escape_html(str(err))}"
+        if written is None:
+            return (gr.update(value=None, visible=False),
+                    "没有薄弱的题（最近得分都 ≥ 80）。No weak questions to export: every last score is 80 or more.")
+        n = len(parts.store.weak(person))
+        return gr.update(value=str(written), visible=True), f"{n} 道薄弱题已导出 · {n} weak question(s) exported for {escape_html(person)}."
+
+    def set_name(raw, request: gr.Request):
+        login = getattr(request, "username", None) if request is not None else None
+        if login:  # with logins, the login is the person
+            return login, gr.update(), person_markdown(login, True), progress_rows(login), ""
+        name = clean_name(raw)
+        if not name:
+            person = PERSON_DEFAULT if not normalize(raw or "") else None
+            if person is None:
+                return (gr.update(), gr.update(), gr.update(),  gr.update(),
+                        "⚠️ 名字只能包含字母、数字和 ` .@+-_`（最多 60 个字符）。Use letters, digits and ` .@+-_`.")
+            name = PERSON_DEFAULT
+        return name, "" if name == PERSON_DEFAULT else name, person_markdown(name, False), progress_rows(name), ""
+
+    def practice_api(section_id, answer_text, name, request: gr.Request):
+        person = resolve_person(getattr(request, "username", None) if request is not None else None, name)
+        section = sections.get(str(section_id or ""))
+        if section is None or not normalize(answer_text or ""):
+            return {"person": person, "error": f"unknown section {section_id!r}" if section is None else "empty answer"}
+        result = parts.grader.grade(section, answer_text)
+        note = record_grade(parts.store, person, section, result.score, contradicted_count(result))
+        return {"person": person, "section": section.id, "score": result.score, "saved": not note.startswith("⚠️"),
+                "note": note}
+
+    def progress_api(name, request: gr.Request):
+        person = resolve_person(getattr(request, "username", None) if request is not None else None, name)
+        try:
+            stats, due = parts.store.category_stats(person), parts.store.due(person)
+        except ProgressError as err:
+            return {"person": person, "error": str(err)}
+        return {"person": person, "attempts": sum(c.attempts for c in stats), "due": due,
+                "categories": [{"category": c.category, "attempts": c.attempts, "average": c.average}
+                               for c in stats]}
+
+    for fn in (on_load, set_name, practice_api, progress_api):  # the real class (this module's annotations are strings): Gradio injects it
+        fn.__annotations__["request"] = gr.Request
+
+    def pick(category, current, person):
         due: list[str] = []
         note = ""
-        if parts.store is not None:
-            try:
-                due = parts.store.due()
-            except ProgressError as err:
-                note = f"\n\n⚠️ {escape_html(str(err))}"
+        try:
+            due = parts.store.due(person)
+        except ProgressError as err:
+            note = f"\n\n⚠️ {escape_html(str(err))}"
         letter = None if not category or category == "随机 Random" else category.split(".", 1)[0]
         section = pick_question(list(sections.values()), letter, random.Random(), due=due,
                                 exclude=[current] if current else [])
@@ -309,21 +472,17 @@ def build_ui(parts: AppParts, status: list[str]):
     def _question_md(section):
         return f"### [{section.id}] {escape_html(section.title)}\n*{escape_html(section.category)}*"
 
-    def grade(current, answer_text):
+    def grade(current, answer_text, person):
         if not current:
-            return "⚠️ 先点「出题」拿到一道题。(Pick a question first.)", gr.update(visible=False), progress_rows()
+            return "⚠️ 先点「出题」拿到一道题。(Pick a question first.)", gr.update(visible=False), progress_rows(person)
         section = sections[current]
         result = parts.grader.grade(section, answer_text or "")
         md = grade_markdown(result, section)
-        if parts.store is not None and normalize(answer_text or ""):
-            try:
-                entry = parts.store.record(section, result.score)
-                md += f"\n\n*Leitner box {entry.box}*"
-            except ProgressError as err:
-                md += f"\n\n⚠️ {escape_html(str(err))}"
+        if normalize(answer_text or ""):
+            md += "\n\n" + record_grade(parts.store, person, section, result.score, contradicted_count(result))
         drill = parts.drill_matcher().for_section(section)
         follow = gr.update(visible=drill is not None, value=f"追问练习 Follow-up: {drill.title}" if drill else "")
-        return md, follow, progress_rows()
+        return md, follow, progress_rows(person)
 
     def follow_up(current):
         drill = parts.drill_matcher().for_section(sections[current]) if current else None
@@ -336,6 +495,9 @@ def build_ui(parts: AppParts, status: list[str]):
         gr.Markdown(status_line(coach, len(sections), progress_note), elem_id="status")
         turns = gr.State([])  # this browser session's conversation (raw texts, for Coach.ask_stream)
         current = gr.State("")  # the practice question being answered
+        person = gr.State(PERSON_DEFAULT)  # who is practising (resolved on load: login, remembered name, "local")
+        saved_name = gr.BrowserState("", storage_key="interview-coach-person",
+                                     secret="interview-coach-person-name")  # only a display name: no secret kept
         with gr.Tabs():
             with gr.Tab("Chat 问答", elem_id="chat-tab"):
                 chat = gr.Chatbot(elem_id="chat", height=460, sanitize_html=True, render_markdown=True,
@@ -362,6 +524,12 @@ def build_ui(parts: AppParts, status: list[str]):
                 api_question = gr.Textbox(visible=False)
                 api_ask, api_reset = gr.Button(visible=False), gr.Button(visible=False)
             with gr.Tab("Practice 练习", elem_id="practice-tab"):
+                who = gr.Markdown(person_markdown(PERSON_DEFAULT, False), elem_id="practice-person")
+                with gr.Row(visible=True) as name_row:
+                    name_box = gr.Textbox(placeholder="你的名字 Your name (remembered by this browser)",
+                                          show_label=False, elem_id="practice-name", scale=4, max_lines=1)
+                    name_btn = gr.Button("就是我 That's me", elem_id="practice-name-set", scale=1)
+                name_note = gr.Markdown("", elem_id="practice-name-note")
                 with gr.Row():
                     category = gr.Dropdown(["随机 Random", *letters], value="随机 Random", label="类别 Category",
                                            elem_id="practice-category")
@@ -372,8 +540,17 @@ def build_ui(parts: AppParts, status: list[str]):
                 result = gr.Markdown("", elem_id="practice-result", elem_classes=["grade-box"])
                 follow_btn = gr.Button("", visible=False, elem_id="practice-follow-up")
                 gr.Markdown("### 进度 Progress")
-                progress = gr.Dataframe(progress_rows(), headers=["category", "attempts", "average", "last"],
+                progress = gr.Dataframe([], headers=["category", "attempts", "average", "last"],
                                         interactive=False, elem_id="progress")
+                due_md = gr.Markdown("", elem_id="progress-due")
+                with gr.Row():
+                    mastery_plot = gr.Plot(label="掌握度 Mastery over time", elem_id="progress-mastery")
+                    forecast_plot = gr.Plot(label="待复习 Due in the coming days", elem_id="progress-forecast")
+                with gr.Row():
+                    export_btn = gr.Button("导出薄弱题 Anki 卡组 Export weak questions (Anki)", elem_id="progress-export")
+                    export_file = gr.File(label="Anki deck (.apkg)", visible=False, interactive=False,
+                                          elem_id="progress-export-file")
+                export_note = gr.Markdown("", elem_id="progress-export-note")
 
         outputs = [chat, turns, cards, notice, decline_box, *sugg_buttons, details, question, related_box]
         send.click(ui_ask, [question, chat, turns, k, show_details], outputs, api_visibility="private")
@@ -387,9 +564,22 @@ def build_ui(parts: AppParts, status: list[str]):
         # gradio_client endpoints; several sessions are served at once (the coach is thread-safe)
         api_ask.click(ask_api, [api_question, k, turns], [api_out, turns], api_name="ask", concurrency_limit=8)
         api_reset.click(new_conversation_api, None, [turns], api_name="new_conversation")
-        pick_btn.click(pick, [category, current], [current, q_md, answer_box, result, follow_btn],
+        api_section, api_name = gr.Textbox(visible=False), gr.Textbox(visible=False)
+        api_practice, api_progress = gr.Button(visible=False), gr.Button(visible=False)
+        api_practice.click(practice_api, [api_section, api_question, api_name], api_out, api_name="practice_grade",
+                           concurrency_limit=8)
+        api_progress.click(progress_api, api_name, api_out, api_name="my_progress", concurrency_limit=8)
+        pick_btn.click(pick, [category, current, person], [current, q_md, answer_box, result, follow_btn],
                        api_visibility="private")
-        grade_btn.click(grade, [current, answer_box], [result, follow_btn, progress], api_visibility="private")
+        panel = [due_md, mastery_plot, forecast_plot]
+        grade_btn.click(grade, [current, answer_box, person], [result, follow_btn, progress],
+                        api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
+        demo.load(on_load, [saved_name], [person, who, name_row, progress], api_visibility="private").then(
+            progress_panel, person, panel, api_visibility="private")
+        for trigger in (name_btn.click, name_box.submit):
+            trigger(set_name, [name_box], [person, saved_name, who, progress, name_note],
+                    api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
+        export_btn.click(export_anki, person, [export_file, export_note], api_visibility="private")
         follow_btn.click(follow_up, current, [current, q_md, answer_box, result, follow_btn], api_visibility="private")
     return demo
 
@@ -407,18 +597,21 @@ def main(argv=None) -> int:
         return 2
     try:
         settings = Settings.from_env()
+        auth = load_auth(settings.auth_file) if settings.auth_file else None
         parts, status = build_parts(settings)
     except Exception as err:  # setup problems: say what, no traceback
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     for line in status:
         print(line, flush=True)
+    if parts.store_error:  # the app still starts and answers; say which setting is wrong
+        print(f"warning: {parts.store_error}", file=sys.stderr, flush=True)
     demo = build_ui(parts, status)
     import gradio as gr
 
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=port, css=CSS, theme=gr.themes.Soft(), show_error=True,
-                footer_links=["api"])
+                footer_links=["api"], auth=auth)
     return 0
 
 

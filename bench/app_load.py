@@ -7,7 +7,10 @@ extractive; progress in a temporary folder).  Each session (one gradio_client.Cl
 so its own server-side history) loops: new conversation -> a topic question -> an
 elliptical follow-up.  The follow-up's standalone query must be built from the session's
 own topic question (and neither may be declined); otherwise the conversation counts as
-crossed.  Latency is the time to a complete /ask answer.  Page load to interactive: Playwright + Debian chromium, from
+crossed.  Latency is the time to a complete /ask answer.  Each session is also a person
+(``bench-user-N``): every round it grades one practice answer (/practice_grade) and reads
+its progress back (/my_progress); progress is crossed unless the person's attempts equal the
+answers that session recorded, to the unit.  Page load to interactive: Playwright + Debian chromium, from
 navigation to the question box accepting input, median of 3 fresh pages.
 """
 
@@ -74,9 +77,11 @@ def start_app(data_dir: str) -> tuple[subprocess.Popen, str]:
 
 
 class Session(threading.Thread):
-    def __init__(self, url: str, topic: tuple[str, str], until: float):
+    def __init__(self, url: str, topic: tuple[str, str], until: float, person: str = ""):
         super().__init__(daemon=True)
-        self.url, self.topic, self.until = url, topic, until
+        self.url, self.topic, self.until, self.person = url, topic, until, person
+        self.recorded = 0
+        self.crossed_progress: list[str] = []
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.crossed: list[str] = []
@@ -120,6 +125,22 @@ class Session(threading.Thread):
                 self.crossed.append(f"{first_q} -> {follow_q}: read as {follow.get('rewritten_query')!r}, "
                                     f"declined={follow['declined']}")
             self.rounds += 1
+            if self.person:
+                self.practise(client)
+
+    def practise(self, client) -> None:
+        try:
+            graded = client.predict("Q13", "推理时缓存历史 K/V，减少重复计算", self.person, api_name="/practice_grade")
+            if graded.get("saved") and graded.get("person") == self.person:
+                self.recorded += 1
+            else:
+                self.errors.append(f"practice_grade: {graded}")
+            mine = client.predict(self.person, api_name="/my_progress")
+        except Exception as err:
+            self.errors.append(f"practice: {type(err).__name__}: {err}")
+            return
+        if mine.get("person") != self.person or mine.get("attempts") != self.recorded:
+            self.crossed_progress.append(f"{self.person}: recorded {self.recorded}, read back {mine}")
 
 
 def page_load_times(url: str, runs: int = 3) -> list[float]:
@@ -161,7 +182,7 @@ def main(argv=None) -> int:
         try:
             load = page_load_times(url)
             until = time.time() + args.seconds
-            sessions = [Session(url, TOPICS[i % len(TOPICS)], until) for i in range(args.sessions)]
+            sessions = [Session(url, TOPICS[i % len(TOPICS)], until, f"bench-user-{i}") for i in range(args.sessions)]
             t0 = time.time()
             for s in sessions:
                 s.start()
@@ -175,6 +196,8 @@ def main(argv=None) -> int:
     lat = [x for s in sessions for x in s.latencies]
     errors = [e for s in sessions for e in s.errors]
     crossed = [c for s in sessions for c in s.crossed]
+    crossed_progress = [c for s in sessions for c in s.crossed_progress]
+    recorded = sum(s.recorded for s in sessions)
     rounds = sum(s.rounds for s in sessions)
     print(f"| metric | value |\n|---|---|")
     print(f"| sessions x seconds | {args.sessions} x {args.seconds:g} (wall {wall:.1f} s) |")
@@ -182,6 +205,8 @@ def main(argv=None) -> int:
     print(f"| conversations (topic + follow-up) | {rounds} |")
     print(f"| errors | {len(errors)} |")
     print(f"| crossed conversations | {len(crossed)} |")
+    print(f"| practice answers recorded, one person per session | {recorded} |")
+    print(f"| crossed progress (a person's attempts != their own answers) | {len(crossed_progress)} |")
     if lat:
         print(f"| p50 time to complete extractive answer | {pct(lat, 0.5) * 1000:.0f} ms |")
         print(f"| p95 time to complete extractive answer | {pct(lat, 0.95) * 1000:.0f} ms |")
@@ -190,10 +215,10 @@ def main(argv=None) -> int:
           f"({', '.join(f'{x * 1000:.0f}' for x in load)}) |")
     for e in errors[:5]:
         print(f"error: {e}")
-    for c in crossed[:5]:
+    for c in crossed[:5] + crossed_progress[:5]:
         print(f"crossed: {c}")
-    ok = not errors and not crossed and lat and pct(lat, 0.95) <= 1.0
-    print("bars (no errors, no crossed conversations, p95 <= 1 s):", "met" if ok else "NOT met")
+    ok = not errors and not crossed and not crossed_progress and lat and pct(lat, 0.95) <= 1.0
+    print("bars (no errors, no crossed conversations or progress, p95 <= 1 s):", "met" if ok else "NOT met")
     return 0 if ok else 1
 
 

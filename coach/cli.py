@@ -2,6 +2,7 @@
 
     python -m coach ask "KV Cache 的原理是什么？" [--history "earlier turn" ...] [--k 5] [--json]
     python -m coach build-index [--rebuild]
+    python -m coach export-anki --person ana [--out ana-weak.apkg] [--below 80]
 
 Exit codes: 0 answered, related material shown, or declined; 2 bad input or setup (message on stderr, no
 traceback).  ``--json`` carries ``"outcome"`` ("answer" | "related" | "decline", coach.types.OUTCOMES).
@@ -41,6 +42,34 @@ def _overlap_report(retriever, corpus_dir) -> str:
     return "\n".join(lines)
 
 
+def _export_anki(settings, args) -> int:
+    import re
+
+    from .anki import export_weak_deck
+    from .corpus import load_corpus
+    from .state import ProgressError, open_progress
+
+    progress, problem = open_progress(settings.progress_url, settings.data_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
+    safe = re.sub(r"[^\w.-]+", "_", args.person)
+    out = args.out or f"interview-coach-{safe}-weak.apkg"
+    try:
+        written = export_weak_deck(progress, args.person, sections, out, below=args.below)
+        n = len(progress.weak(args.person, args.below))
+    except ProgressError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if written is None:
+        known = "" if progress.schedule(args.person) else " (no progress recorded for this person)"
+        print(f"nothing to export: {args.person} has no question with a last score under {args.below:g}{known}")
+        return 0
+    print(f"wrote {written}: {n} weak question(s) of {args.person} with reference answers (import it in Anki)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m coach", description="Interview Coach")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -51,6 +80,10 @@ def main(argv=None) -> int:
     ask.add_argument("--json", action="store_true", help="print JSON")
     build = sub.add_parser("build-index", help="build the index in index/ (only if stale, unless --rebuild)")
     build.add_argument("--rebuild", action="store_true")
+    export = sub.add_parser("export-anki", help="a person's weak questions with reference answers as an Anki deck")
+    export.add_argument("--person", default="local", help='whose progress (default "local"; Slack users: slack:U…)')
+    export.add_argument("--out", default=None, help="the .apkg file to write (default interview-coach-PERSON-weak.apkg)")
+    export.add_argument("--below", type=float, default=80.0, help="weak = last score under this (default 80)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     configure_logging(logging.INFO if args.verbose else logging.WARNING)
@@ -59,6 +92,8 @@ def main(argv=None) -> int:
         from .glossary import load_glossary, unmatched_groups
         from .pipeline import build_coach, build_retriever
 
+        if args.cmd == "export-anki":
+            return _export_anki(settings, args)
         if args.cmd == "build-index":
             retriever, status = build_retriever(settings, rebuild=args.rebuild)
             print("\n".join(status))

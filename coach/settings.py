@@ -40,6 +40,12 @@ class Settings:
     # e.g. one with another answer_threshold; "" = the shipped one.
     decline_model: str = ""
     data_dir: Path = Path(os.path.expanduser("~")) / ".local" / "share" / "interview-coach"
+    # Shared state (coach.state): "" = SQLite files in data_dir; sqlite:///path | postgresql://… | redis://…
+    progress_url: str = ""  # practice progress: sqlite:///… or postgresql://…
+    state_url: str = ""  # Slack event claims, thread memory, practice rounds: sqlite:///… or redis://…
+    claim_ttl: float = 60.0  # seconds an unfinished event claim holds (a dead worker's event is redone after it)
+    done_ttl: float = 3600.0  # seconds a finished event stays remembered (Slack retries for ~5 minutes)
+    auth_file: str = ""  # Gradio logins, one "user:password" per line; unset = no login
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":

@@ -1,8 +1,8 @@
 """The Slack bot: the same Coach in team channels and DMs (``python -m coach.slack``).
 
 - format.py: Answer/Grade -> Slack mrkdwn messages within Slack's limits (pure).
-- memory.py: bounded thread memory, seen event ids, practice rounds (pure).
-- app.py: ``create_app(coach, token=..., signing_secret=...)`` -> a slack_bolt App.
+- app.py: ``create_app(coach, token=..., signing_secret=..., state=..., progress=...)`` -> a slack_bolt App;
+  event claims, thread memory, rounds and progress live in coach.state (shared by replicas).
 - server.py: HTTP mode (Bolt's WSGI adapter on a threaded server) and Socket Mode.
 - __main__.py: the entry point; the only place that reads SLACK_* variables.
 

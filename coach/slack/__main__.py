@@ -4,7 +4,9 @@
     SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… python -m coach.slack --socket
     … python -m coach.slack --check      # verify tokens (auth.test) and the index, then exit
 
-The only place that reads SLACK_* variables (plus COACH_* through Settings).
+The only place that reads SLACK_* variables (plus COACH_* through Settings: COACH_STATE_URL
+and COACH_PROGRESS_URL choose the shared stores, coach.state; a wrong one is named on
+stderr and the bot runs on without it).
 SLACK_API_URL (optional) points the Web API client elsewhere, e.g. a proxy or a
 test double.  Exit code 2 with one line on stderr when a variable is missing or
 a token is rejected; the message names the variable and never echoes a secret.
@@ -57,10 +59,19 @@ def main(argv=None, env=None) -> int:
         from ..pipeline import build_coach
         from ..settings import Settings
 
-        coach, status = build_coach(Settings.from_env(env))
+        settings = Settings.from_env(env)
+        coach, status = build_coach(settings)
         for line in status:
             logging.getLogger("coach.slack").info(line)
-        app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers)
+        from ..state import open_progress, open_state
+
+        state, state_problem = open_state(settings.state_url, settings.data_dir)
+        progress, progress_problem = open_progress(settings.progress_url, settings.data_dir)
+        for problem in (state_problem, progress_problem):
+            if problem:  # the bot still starts and answers; it says which setting is wrong
+                print(f"warning: {problem}", file=sys.stderr)
+        app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers,
+                         state=state, progress=progress, claim_ttl=settings.claim_ttl, done_ttl=settings.done_ttl)
         if args.socket:
             handler = socket_mode_handler(app, app_token)
             if args.check:

@@ -7,10 +7,16 @@ What happens to one request (the order matters):
 
 1. Bolt's built-in middleware verifies the signature and timestamp (401 if
    forged or older than five minutes), then drops the bot's own events.
-2. ``_drop_unwanted`` (ours, still before the ack) drops Slack retries
-   (``X-Slack-Retry-Num``), event ids already accepted, and events from any
-   bot, answering 200 so Slack stops.  These checks run before the ack on the
-   request thread, so a duplicate can never reach a worker.
+2. ``_claim_delivery`` (ours, still before the ack) drops events the bot does
+   not handle (any bot's, ones without a user), then claims the delivery in the
+   shared StateStore under two keys: the event id and (channel, message ts),
+   because Slack can deliver one message under two event ids.  A key someone
+   already claimed (the other replica, an earlier delivery, a retry of a
+   finished event) means: answer 200 and do nothing.  Retries are not dropped:
+   a retry whose first delivery never got to work (lost, or its worker died and
+   the claim expired after ``claim_ttl``) claims it and does the work.  The
+   same holds in Socket Mode, which has no retry header: the keys are in the
+   payload.
 3. The listener acknowledges (events: Bolt's auto-ack; ``/coach``: ``ack()``)
    and hands the work to the bot's own thread pool, so a slow answer never
    holds an ack, and Bolt's listener threads are never all busy.
@@ -18,18 +24,27 @@ What happens to one request (the order matters):
    the thread (``thread_ts`` = the event's thread root).  chat.postMessage
    goes through slack_sdk's RateLimitErrorRetryHandler: a 429 is retried
    once after its Retry-After, so the message arrives exactly once, late.
+5. While the worker runs, a heartbeat renews its claims every third of
+   ``claim_ttl``, so only a dead worker's claim expires; then the claims are
+   marked finished, remembered for ``done_ttl`` (an hour: Slack's retries come
+   about 1 and 5 minutes later).
 
-Practice: ``/coach practice [A-J]`` posts a question; the first reply in its
-thread is graded with the shared Grader and the round ends.
+Thread memory and open practice rounds live in the same StateStore, so a
+thread can go on at another replica.  Practice: ``/coach practice [A-J]`` posts
+a question; the first reply in its thread is graded with the shared Grader (the
+round is taken atomically, so one replica grades it) and recorded as that Slack
+user's progress.  ``/coach progress`` shows a person their own progress, as an
+ephemeral message only they see.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import secrets
 import re
+import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
@@ -37,16 +52,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from ..state import MemoryProgress, MemoryState, ProgressError, ProgressStore, StateStore
 from ..text import QueryError
-from .format import answer_messages, escape, grade_messages, practice_messages, text_messages
-from .memory import LRU, SeenEvents, ThreadMemory
+from .format import (answer_messages, escape, grade_messages, practice_messages, progress_mrkdwn, text_messages,
+                     with_note)
 
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 _HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
-USAGE = ("Usage: `/coach practice` (a random question from the bank) or `/coach practice D` (category D). "
+USAGE = ("Usage: `/coach practice` (a random question from the bank), `/coach practice D` (category D), or "
+         "`/coach progress` (your own progress, shown only to you). "
          "Ask questions by mentioning me in a channel, or in a direct message.")
+ROUND_TTL_S = 7 * 86_400  # an unanswered practice round ends after a week
 
 
 _SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
@@ -73,6 +91,12 @@ def verify_token(client: WebClient) -> dict:
                               "check the network, or SLACK_API_URL if you set it") from None
 
 
+def contradicted_count(grade) -> int:
+    """Key points the answer contradicted (0 when the grade does not say)."""
+    value = getattr(grade, "contradicted", 0) or 0
+    return value if isinstance(value, int) else len(value)
+
+
 def strip_mentions(text: str) -> str:
     """``"<@U123> KV Cache?"`` -> ``"KV Cache?"``."""
     return _MENTION.sub(" ", text or "").strip()
@@ -84,10 +108,42 @@ def is_from_bot(event: dict, bot_user_id: str | None) -> bool:
                 or (bot_user_id and event.get("user") == bot_user_id))
 
 
+def event_kind(event: dict, bot_user_id: str | None) -> str | None:
+    """What the bot does with an event: "mention", "dm", "thread" (perhaps a practice answer), or None (nothing).
+
+    A DM's app_mention is None: the same message arrives as message.im, which is answered.  A channel
+    thread reply that mentions the bot is None as a message: it arrives as app_mention too.
+    """
+    if is_from_bot(event, bot_user_id) or not event.get("user"):
+        return None
+    kind, channel, text = event.get("type"), event.get("channel", ""), event.get("text") or ""
+    if kind == "app_mention":
+        return None if channel.startswith("D") else "mention"
+    if kind == "message" and event.get("subtype") in _HANDLED_SUBTYPES:
+        if event.get("channel_type") == "im":
+            return "dm"
+        if event.get("thread_ts") and not (bot_user_id and f"<@{bot_user_id}" in text):
+            return "thread"
+    return None
+
+
+def delivery_keys(body: dict) -> list[str]:
+    """``["ev:Ev1", "msg:C1:1700.1"]``: the event id and the message, each claimed once."""
+    event = body.get("event") or {}
+    keys = [f"ev:{body['event_id']}"] if body.get("event_id") else []
+    if event.get("channel") and event.get("ts"):
+        keys.append(f"msg:{event['channel']}:{event['ts']}")
+    return keys
+
+
 def create_app(coach, *, token: str | None = None, signing_secret: str | None, client: WebClient | None = None,
-               grader=None, workers: int = 4, memory: ThreadMemory | None = None, seed: int | None = None,
-               socket_mode: bool = False, seen_capacity: int = 10000) -> App:
+               grader=None, workers: int = 4, state: StateStore | None = None, progress: ProgressStore | None = None,
+               seed: int | None = None, socket_mode: bool = False, claim_ttl: float = 60.0,
+               done_ttl: float = 3600.0) -> App:
     """A Bolt App around ``coach``; raises SlackSetupError if the token or signing secret is missing or bad.
+
+    ``state`` (claims, thread memory, rounds) and ``progress`` default to this process's memory; the
+    entry point passes the stores the settings name (coach.state.open_state / open_progress).
 
     ``client`` (a slack_sdk WebClient) overrides ``token``, e.g. to point at another API base URL; a
     RateLimitErrorRetryHandler is added to it if it has none.  ``signing_secret`` may be empty only with
@@ -111,43 +167,59 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
     app = App(client=client, signing_secret=signing_secret or secrets.token_hex(32),
               process_before_response=False, token_verification_enabled=True, request_verification_enabled=True,
               ignoring_self_events_enabled=True, name="interview-coach")
-    bot = _Bot(coach, grader, client, bot_user_id, memory or ThreadMemory(), workers, seed)
-    seen = SeenEvents(seen_capacity)
+    bot = _Bot(coach, grader, client, bot_user_id, state or MemoryState(), progress or MemoryProgress(), workers,
+               seed, done_ttl, claim_ttl)
 
     @app.middleware
-    def _drop_unwanted(request, body, next):
+    def _claim_delivery(request, body, next):
         if body.get("type") != "event_callback":
             return next()
-        event_id = body.get("event_id", "")
-        retry = request.headers.get("x-slack-retry-num")
-        if retry:
-            log.info("ignoring Slack retry %s of event %s (%s)", retry[0], event_id,
-                     (request.headers.get("x-slack-retry-reason") or ["?"])[0])
+        event = body.get("event") or {}
+        if event_kind(event, bot_user_id) is None:
             return BoltResponse(status=200, body="")
-        if is_from_bot(body.get("event") or {}, bot_user_id):
-            return BoltResponse(status=200, body="")
-        if event_id and not seen.add(event_id):
-            log.info("ignoring event %s: already accepted", event_id)
-            return BoltResponse(status=200, body="")
+        claimed: list[str] = []
+        for key in delivery_keys(body):
+            if not bot.state.claim(key, claim_ttl):
+                for done in claimed:  # this delivery does nothing: the other key's owner does the work
+                    bot.state.release(done)
+                retry = request.headers.get("x-slack-retry-num")
+                log.info("event %s already claimed (%s)%s", body.get("event_id"), key,
+                         f"; Slack retry {retry[0]}" if retry else "")
+                return BoltResponse(status=200, body="")
+            claimed.append(key)
+        request.context["coach_claims"] = tuple(claimed)
         return next()
 
     @app.event("app_mention")
-    def _on_mention(event):
-        bot.submit(bot.on_user_text, event, True)
+    def _on_mention(event, context):
+        bot.submit(bot.on_user_text, event, True, claims=context.get("coach_claims", ()))
 
     @app.event("message")
-    def _on_message(event):
-        if event.get("subtype") in _HANDLED_SUBTYPES:
-            bot.submit(bot.on_user_text, event, False)
+    def _on_message(event, context):
+        bot.submit(bot.on_user_text, event, False, claims=context.get("coach_claims", ()))
 
     @app.command("/coach")
     def _on_command(ack, command):
         words = (command.get("text") or "").split()
-        if not words or words[0].lower() != "practice" or len(words) > 2:
+        verb = words[0].lower() if words else ""
+        if verb == "progress" and len(words) == 1:
+            if not command.get("user_id"):
+                ack("I can't tell who you are, so I can't show your progress.")
+                return
+            ack()
+            bot.submit(bot.show_progress, command.get("channel_id", ""), command["user_id"])
+            return
+        if verb != "practice" or len(words) > 2:
             ack(USAGE)
             return
         ack("Starting a practice round: the question will appear in this conversation; reply in its thread.")
-        bot.submit(bot.start_practice, command.get("channel_id", ""), words[1] if len(words) > 1 else "")
+        bot.submit(bot.start_practice, command.get("channel_id", ""), words[1] if len(words) > 1 else "",
+                   command.get("user_id", ""))
+
+    @app.action(re.compile(".*"))
+    def _on_unknown_action(ack, body):  # registered last: any action no other listener took
+        ack()
+        log.info("ignoring unknown action %s", [a.get("action_id") for a in body.get("actions") or []])
 
     app.coach_bot = bot  # for shutdown (app.coach_bot.close()) and inspection
     return app
@@ -156,50 +228,72 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
 class _Bot:
     """The work done after the ack, on the bot's own thread pool."""
 
-    def __init__(self, coach, grader, client: WebClient, bot_user_id, memory: ThreadMemory, workers: int, seed):
+    def __init__(self, coach, grader, client: WebClient, bot_user_id, state: StateStore, progress: ProgressStore,
+                 workers: int, seed, done_ttl: float, claim_ttl: float = 60.0):
         self.coach, self.grader, self.client, self.bot_user_id = coach, grader, client, bot_user_id
-        self.memory, self.practice = memory, LRU(1000)  # (channel, question ts) -> section id
+        self.state, self.progress, self.done_ttl, self.claim_ttl = state, progress, done_ttl, claim_ttl
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coach-slack")
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
+        self._held: dict[object, tuple[str, ...]] = {}  # in-flight work -> its claims, renewed by the heartbeat
+        self._held_lock, self._stop = threading.Lock(), threading.Event()
+        self._heartbeat = threading.Thread(target=self._renew_claims, name="coach-slack-claims", daemon=True)
+        self._heartbeat.start()
 
-    def submit(self, fn, *args) -> None:
-        self.pool.submit(self._safely, fn, *args)
+    def _renew_claims(self) -> None:
+        """Every third of ``claim_ttl``, renew the claims of work still running: only a dead worker's expire."""
+        while not self._stop.wait(self.claim_ttl / 3):
+            with self._held_lock:
+                keys = [k for ks in self._held.values() for k in ks]
+            for key in keys:
+                try:
+                    self.state.hold(key, self.claim_ttl)
+                except Exception:  # never let the heartbeat die
+                    log.exception("renewing the claim %s failed", key)
+
+    def submit(self, fn, *args, claims: tuple[str, ...] = ()) -> None:
+        self.pool.submit(self._safely, fn, claims, *args)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self._stop.set()
+        self.state.close()
 
-    def _safely(self, fn, *args) -> None:
+    def _safely(self, fn, claims, *args) -> None:
+        token = object()
+        if claims:
+            with self._held_lock:
+                self._held[token] = claims
         try:
             fn(*args)
         except Exception:  # a failure must not vanish silently on a worker thread
             log.exception("the Slack bot failed while handling %s", fn.__name__)
+        finally:  # done (or failed after perhaps posting): later deliveries must not answer again
+            with self._held_lock:
+                self._held.pop(token, None)
+            for key in claims:
+                self.state.finish(key, self.done_ttl)
 
     # -- events --------------------------------------------------------------------------------
     def on_user_text(self, event: dict, mentioned: bool) -> None:
+        kind = event_kind(event, self.bot_user_id)
         channel, thread = event.get("channel", ""), event.get("thread_ts")
         root = thread or event.get("ts", "")
-        key, text = (channel, root), event.get("text") or ""
-        if mentioned and channel.startswith("D"):
-            return  # a direct message arrives as message.im too; that one is answered
-        if not mentioned and event.get("channel_type") != "im":
-            # channel chatter is ignored, except the reply that answers a practice question;
-            # a reply that mentions the bot arrives as app_mention as well and is handled there
-            if thread and not (self.bot_user_id and f"<@{self.bot_user_id}" in text):
-                section_id = self.practice.pop(key)
-                if section_id is not None:
-                    self.grade(channel, root, text, section_id)
+        text, person = event.get("text") or "", f"slack:{event.get('user')}"
+        if kind is None:
             return
         if thread:
-            section_id = self.practice.pop(key)
+            section_id = self.state.take_round(f"{channel}:{root}")
             if section_id is not None:
-                return self.grade(channel, root, text, section_id)
+                return self.grade(channel, root, text, section_id, person)
+        if kind == "thread":
+            return  # channel chatter in a thread (or a reply to a round that has ended): not for the bot
         self.answer(channel, root, text)
 
     def answer(self, channel: str, root: str, text: str) -> None:
-        key = (channel, root)
+        key = f"{channel}:{root}"
         question = strip_mentions(text)
         try:
-            answer = self.coach.ask(question, self.memory.history(key))
+            answer = self.coach.ask(question, self.state.history(key))
         except QueryError as err:
             self.post(channel, root, text_messages(f"I couldn't search that: {escape(str(err))}"))
             return
@@ -207,39 +301,78 @@ class _Bot:
             log.exception("the coach failed on a question in %s", channel)
             self.post(channel, root, text_messages(_SORRY))
             return
-        self.memory.add(key, "user", answer.question)
-        self.memory.add(key, "assistant", answer.text)
+        self.state.remember(key, "user", answer.question)
+        self.state.remember(key, "assistant", answer.text)
         self.post(channel, root, answer_messages(answer))
 
     # -- practice ------------------------------------------------------------------------------
-    def start_practice(self, channel: str, category: str) -> None:
+    def start_practice(self, channel: str, category: str, user: str = "") -> None:
+        from ..practice import pick_question
+
         sections = sorted(self.coach.retriever.index.sections.values(), key=lambda s: s.id)
-        pool = [s for s in sections if not category or s.category_letter == category.upper()]
-        if not pool:
-            letters = "".join(sorted({s.category_letter for s in sections if s.category_letter}))
+        due: list[str] = []
+        if user:
+            try:
+                due = self.progress.due(f"slack:{user}")  # this person's due questions come first
+            except ProgressError as err:
+                log.error("%s", err)
+        try:
+            with self._rng_lock:
+                section = pick_question(sections, category or None, self._rng, due=due)
+        except ValueError:
+            letters = "".join(sorted({s.category_letter for s in sections if s.category_letter and
+                                      s.category_letter != "J"}))
             self.post(channel, None, text_messages(f"There is no category {escape(category)}: use one of {letters}."))
             return
-        with self._rng_lock:
-            section = self._rng.choice(pool)
         posted = self.post(channel, None, practice_messages(section))
         if posted:
-            self.practice.put((channel, posted), section.id)
+            self.state.open_round(f"{channel}:{posted}", section.id, ROUND_TTL_S)
 
-    def grade(self, channel: str, root: str, text: str, section_id: str) -> None:
+    def grade(self, channel: str, root: str, text: str, section_id: str, person: str) -> None:
         reply = strip_mentions(text)
+        key = f"{channel}:{root}"
         if not reply:
-            self.practice.put((channel, root), section_id)
+            self.state.open_round(key, section_id, ROUND_TTL_S)
             self.post(channel, root, text_messages("Write your answer in this thread and I'll grade it."))
             return
-        section = self.coach.retriever.index.sections[section_id]
+        section = self.coach.retriever.index.sections.get(section_id)
+        if section is None:  # the bank changed since the round opened
+            self.post(channel, root, text_messages(f"Question {escape(section_id)} is no longer in the bank; "
+                                                   "type `/coach practice` for another one."))
+            return
         try:
             grade = self.grader.grade(section, reply)
         except Exception:
             log.exception("the grader failed on %s", section_id)
-            self.practice.put((channel, root), section_id)  # the user may try again
+            self.state.open_round(key, section_id, ROUND_TTL_S)  # the user may try again
             self.post(channel, root, text_messages(_SORRY))
             return
-        self.post(channel, root, grade_messages(grade, section))
+        note = self.record(person, section, grade.score, contradicted_count(grade))
+        self.post(channel, root, with_note(grade_messages(grade, section), note))
+
+    def record(self, person: str, section, score: float, contradicted: int) -> str:
+        """Save a confirmed grade as ``person``'s progress; the line that says so (or why not)."""
+        try:
+            entry = self.progress.record(person, section, score, contradicted)
+        except ProgressError as err:
+            log.error("%s", err)
+            return f":warning: Progress is not saved: {err}"
+        return f"Progress saved: next review of {section.id} <!date^{int(entry.due)}^{{date_short_pretty}} {{time}}|soon>."
+
+    def show_progress(self, channel: str, user: str) -> None:
+        """``/coach progress``: the person's own categories, weak questions and what is due, only to them."""
+        person = f"slack:{user}"
+        try:
+            body = progress_mrkdwn(self.progress.category_stats(person), self.progress.schedule(person),
+                                   self.coach.retriever.index.sections, time.time())
+        except ProgressError as err:
+            body = f":warning: Progress is not saved, so I can't show it: {escape(str(err))}"
+        message = text_messages(body)[0]
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=message["text"], blocks=message["blocks"])
+        except SlackApiError as err:
+            log.error("chat.postEphemeral to %s failed: %s", channel,
+                      err.response.get("error") if err.response is not None else "?")
 
     # -- Slack Web API -------------------------------------------------------------------------
     def post(self, channel: str, thread_ts: str | None, messages: list[dict]) -> str | None:

@@ -187,3 +187,47 @@ def grade_messages(grade, section) -> list[dict]:
                                                    for line in to_mrkdwn(reference).splitlines()))
     lines.append("_Type `/coach practice` for another question._")
     return text_messages("\n\n".join(lines))
+
+
+def with_note(messages: list[dict], note: str) -> list[dict]:
+    """The same messages with ``note`` (mrkdwn, already escaped) as a context block under the last one."""
+    if not note or not messages:
+        return messages
+    last = dict(messages[-1])
+    blocks = list(last["blocks"])
+    if len(blocks) >= 50:
+        return messages
+    last["blocks"] = blocks + [{"type": "context", "elements": [{"type": "mrkdwn", "text": note[:3000]}]}]
+    last["text"] = (last["text"] + "\n" + note)[:MESSAGE_LIMIT]
+    return messages[:-1] + [last]
+
+
+def progress_mrkdwn(stats, schedule, sections: dict, now: float, weak_limit: int = 8) -> str:
+    """``/coach progress``: categories (attempts, average, last), due now and later today, weak questions, and
+    how many fall due on each of the next 7 days — the app's charts, in text."""
+    from ..state.report import day_label, summary
+
+    if not schedule:
+        return ("*Your progress*\nNothing recorded yet: type `/coach practice` for a question, answer in its "
+                "thread, and your grades will show here (only you see this).")
+    s = summary(stats, schedule, now)
+    title = lambda sid: escape(sections[sid].title) if sid in sections else ""  # noqa: E731
+    lines = ["*Your progress* (only you see this)", "*Categories:*"]
+    lines += [f"• {escape(c.category)}: {c.attempts} attempt{'s' * (c.attempts != 1)}, average {c.average:.0f}, "
+              f"last {c.last:.0f}" for c in s.categories]
+    due = list(s.due_now)
+    lines.append(f"*Due now ({len(due)}):*" + ("".join(f"\n• {e.section_id} {title(e.section_id)}" for e in due[:10])
+                                               or " nothing"))
+    upcoming = [e for e in schedule if e.due > now][:5]
+    if upcoming:
+        lines.append("*Next reviews:*" + "".join(
+            f"\n• {e.section_id} {title(e.section_id)}: <!date^{int(e.due)}^{{date_short_pretty}} {{time}}|"
+            f"{day_label(e.due)}>" for e in upcoming))
+    if s.due_today:
+        lines.append(f"*Later today:* {len(s.due_today)} more")
+    weak = list(s.weak)[:weak_limit]
+    lines.append("*Weak questions:*" + ("".join(f"\n• {e.section_id} {title(e.section_id)}: last {e.last_score:.0f}"
+                                                for e in weak) or " none: every last score is 80 or more"))
+    lines.append("*Due in the coming days:* " + " · ".join(f"{day_label(d)}: {n}" for d, n in s.forecast))
+    lines.append("_Type `/coach practice` to review; due questions come first._")
+    return "\n".join(lines)
