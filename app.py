@@ -310,7 +310,7 @@ def build_ui(parts: AppParts, status: list[str]):
     from coach.state import ProgressError
 
     coach, settings, sections = parts.coach, parts.settings, parts.sections
-    progress_note = "progress not saved" if parts.store_error else "progress saved"
+    progress_note = parts.store_error or "progress saved"  # the error names the setting or file to fix
     setup_md = setup_markdown(status + [parts.store_error], parts.store.where)
     letters = sorted({s.category for s in sections.values() if s.category_letter and s.category_letter != "J"})
     n_sugg = 3
