@@ -129,8 +129,13 @@ def first_build(corpus_dir: str, embedder_spec: str) -> dict:
         out[label] = {"build_s": time.perf_counter() - t, "status": status}
 
     with tempfile.TemporaryDirectory() as tmp:
-        # 32 texts per call in bank order: sorting inside one batch of 32 changes nothing, so this is the old path.
+        # The old path: 32 texts per call in bank order, one batch of 32 each (sorting inside it changes nothing).
+        batch = getattr(embedder, "batch_size", None)
+        if batch:
+            embedder.batch_size = 32
         run("previous design", _OneBatchAtATime(embedder, 32), Path(tmp) / "a", shipped=False, cache=False)
+        if batch:
+            embedder.batch_size = batch
         run("cold (no cache, no shipped vectors)", embedder, Path(tmp) / "b", shipped=False, cache=False)
         run("first build, shipped vectors", embedder, Path(tmp) / "c", shipped=True, cache=False)
         edited = Path(tmp) / "corpus"

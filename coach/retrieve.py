@@ -172,7 +172,7 @@ class Retriever:
     def _bm25(self, tokens: list[str]) -> dict[str, float]:
         if not tokens:
             return {}
-        return _max_by_section(self.index.chunk_section, self.index.bm25.get_scores(tokens))
+        return _max_by_section(self.index, self.index.bm25_scores(tokens))
 
     def _dense(self, text: str) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """Section scores, the per-chunk cosines (kept per call: the retriever is shared by threads), the query vector."""
@@ -181,7 +181,7 @@ class Retriever:
         scores, ids = self.index.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), n)
         chunk_scores = np.full(n, -1.0, dtype=np.float32)
         chunk_scores[ids[0]] = scores[0]
-        return _max_by_section(self.index.chunk_section, chunk_scores), chunk_scores, vec[0]
+        return _max_by_section(self.index, chunk_scores), chunk_scores, vec[0]
 
     def _best_chunk(self, section_id: str, dense_chunks: np.ndarray) -> str:
         """The section's chunk closest to the query: the passage shown to the reranker and cited."""
@@ -189,13 +189,11 @@ class Retriever:
         return self.index.chunks[idx[int(np.argmax(dense_chunks[idx]))]].text
 
 
-def _max_by_section(chunk_section: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for sid, s in zip(chunk_section, scores):
-        s = float(s)
-        if s > out.get(sid, float("-inf")):
-            out[sid] = s
-    return out
+def _max_by_section(index: HybridIndex, scores: np.ndarray) -> dict[str, float]:
+    """Each section's best chunk score, in the index's section order."""
+    best = np.full(len(index.section_order), -np.inf)
+    np.maximum.at(best, index.chunk_pos, np.asarray(scores, dtype=np.float64))
+    return dict(zip(index.section_order, best.tolist()))
 
 
 def _top(scores: dict[str, float], n: int) -> dict[str, float]:

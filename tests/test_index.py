@@ -216,3 +216,12 @@ def test_stale_when_the_tokenizer_lexicon_changes(saved, monkeypatch):
     index, why = open_index(folder, sections, emb, fp)
     assert why.startswith("index rebuilt: index tokenizer is")
     assert load_index(folder, sections, emb, fp).fingerprint == fp  # saved with the new tokenizer id
+
+
+@pytest.mark.parametrize("query", ["KV Cache 原理", "warmup 学习率 学习率", "LoRA 低秩 矩阵 A B", "完全 无关 的 词", ""])
+def test_bm25_postings_give_rank_bm25s_own_scores(saved, query):
+    """Oracle: HybridIndex.bm25_scores against rank-bm25's get_scores, float for float."""
+    folder, sections, emb, fp = saved
+    index = load_index(folder, sections, emb, fp)
+    tokens = tokenize(query)
+    np.testing.assert_array_equal(index.bm25_scores(tokens), index.bm25.get_scores(tokens))
