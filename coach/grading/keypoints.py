@@ -125,7 +125,7 @@ class Clause:
 def clauses(answer: str) -> list[Clause]:
     """The answer's clauses (split like key points, on punctuation and arrows), with offsets, in order.
 
-    ``clauses("缓存 K/V，只算新 token。")`` -> ``[Clause("缓存 K/V", 0, 6), Clause("只算新 token", 7, 15)]``
+    ``clauses("缓存 K/V，只算新 token。")`` -> ``[Clause("缓存 K/V", 0, 6), Clause("只算新 token", 7, 16)]``
     """
     out: list[Clause] = []
     pos = 0

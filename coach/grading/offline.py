@@ -80,11 +80,12 @@ class OfflineJudge:
             for c in {c.key for c in cs}:
                 counts[c] = counts.get(c, 0) + 1
         found: dict[str, list[tuple[int, int]]] = {}  # concept key -> spans in the answer
+        longest = self.concepts.longest(answer)
         out = []
         for point, cs in zip(points, per_point):
             for c in cs:
                 if c.key not in found:
-                    found[c.key] = Concepts.find(c, answer)
+                    found[c.key] = Concepts.find(c, answer, longest)
             weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
             total = sum(weights)
             point_spans = {c.key: (Concepts.find(c, point) or [(0, 0)])[0] for c in cs}

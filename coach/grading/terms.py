@@ -83,6 +83,12 @@ class Concepts:
                 self.groups.append(names)
         # name (lower) -> group indices, longest names first for the point's maximal matches
         self._names = sorted({(n, i) for i, g in enumerate(self.groups) for n in g}, key=lambda x: -len(x[0]))
+        self._by_name: dict[str, list[int]] = {}
+        for n, i in self._names:
+            self._by_name.setdefault(n.lower(), []).append(i)
+        # every name at once, longest first: the leftmost-longest names an answer uses (see ``longest``)
+        names = sorted({n.lower() for n, _ in self._names}, key=len, reverse=True)
+        self._any = re.compile("|".join(_pattern(n).pattern for n in names), re.IGNORECASE) if names else None
 
     @lru_cache(maxsize=4096)
     def of(self, point: str) -> tuple[Concept, ...]:
@@ -101,7 +107,10 @@ class Concepts:
                 key = "g:" + group[0]
                 if key not in seen:
                     seen.add(key)
-                    found.append((m.start(), Concept(key, group, weight_of(m.group(0)))))
+                    # every group that has this name: the glossary's and the lexicon's views of one word
+                    names = tuple(dict.fromkeys(x for j in self._by_name.get(name.lower(), [gi])
+                                                for x in self.groups[j]))
+                    found.append((m.start(), Concept(key, names, weight_of(m.group(0)))))
         rest = "".join(" " if t else ch for ch, t in zip(low, taken))
         for tok in tokenize(rest):
             if tok in NEGATIONS or "t:" + tok in seen:
@@ -113,13 +122,24 @@ class Concepts:
         found.sort(key=lambda x: x[0])
         return tuple(c for _, c in found)
 
+    def longest(self, text: str) -> list[tuple[int, int]]:
+        """The spans of the longest names ``text`` uses, left to right, not overlapping."""
+        return [m.span() for m in self._any.finditer(text)] if self._any is not None else []
+
     @staticmethod
-    def find(concept: Concept, text: str) -> list[tuple[int, int]]:
-        """Where any of the concept's names occurs in ``text`` (start, end), in order."""
-        spans = []
+    def find(concept: Concept, text: str, longest: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+        """Where any of the concept's names occurs in ``text`` (start, end), in order.
+
+        With ``longest`` (from ``Concepts.longest``), an occurrence strictly inside a longer name is
+        left out: "KV" inside "KV Cache" is not the K/V of a point."""
+        spans = set()
+        low = text.lower()
         for name in concept.names:
-            spans.extend(m.span() for m in _pattern(name.lower()).finditer(text.lower()))
-        return sorted(set(spans))
+            spans.update(m.span() for m in _pattern(name.lower()).finditer(low))
+        if longest:
+            spans = {s for s in spans if not any(a <= s[0] and s[1] <= b and (b - a) > (s[1] - s[0])
+                                                 for a, b in longest)}
+        return sorted(spans)
 
 
 @lru_cache(maxsize=1)

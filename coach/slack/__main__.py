@@ -56,10 +56,16 @@ def main(argv=None, env=None) -> int:
         from ..pipeline import build_coach
         from ..settings import Settings
 
-        coach, status = build_coach(Settings.from_env(env))
+        from ..glossary import load_glossary
+        from ..grading import Grader
+
+        settings = Settings.from_env(env)
+        coach, status = build_coach(settings)
         for line in status:
             logging.getLogger("coach.slack").info(line)
-        app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers)
+        grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
+        app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers,
+                         grader=grader)
         if args.socket:
             handler = socket_mode_handler(app, app_token)
             if args.check:

@@ -20,7 +20,11 @@ What happens to one request (the order matters):
    once after its Retry-After, so the message arrives exactly once, late.
 
 Practice: ``/coach practice [A-J]`` posts a question; the first reply in its
-thread is graded with the shared Grader and the round ends.
+thread is graded with the shared Grader and the round ends.  The grade comes with
+a message of Block Kit controls (a verdict selector per key point and a "Confirm
+grade" button, format.confirm_message): the candidate who answered may correct any
+verdict, and confirming fixes the score from the confirmed verdicts (and calls
+``on_confirm(user_id, section, grade)`` when given, where progress is stored).
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from ..text import QueryError
-from .format import answer_messages, escape, grade_messages, practice_messages, text_messages
+from ..grading import VERDICTS, confirm
+from .format import (CONFIRM_ACTION, POINT_ACTION, answer_messages, confirm_message, escape, grade_messages,
+                     practice_messages, text_messages)
 from .memory import LRU, SeenEvents, ThreadMemory
 
 log = logging.getLogger(__name__)
@@ -86,7 +92,7 @@ def is_from_bot(event: dict, bot_user_id: str | None) -> bool:
 
 def create_app(coach, *, token: str | None = None, signing_secret: str | None, client: WebClient | None = None,
                grader=None, workers: int = 4, memory: ThreadMemory | None = None, seed: int | None = None,
-               socket_mode: bool = False, seen_capacity: int = 10000) -> App:
+               socket_mode: bool = False, seen_capacity: int = 10000, on_confirm=None) -> App:
     """A Bolt App around ``coach``; raises SlackSetupError if the token or signing secret is missing or bad.
 
     ``client`` (a slack_sdk WebClient) overrides ``token``, e.g. to point at another API base URL; a
@@ -111,7 +117,7 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
     app = App(client=client, signing_secret=signing_secret or secrets.token_hex(32),
               process_before_response=False, token_verification_enabled=True, request_verification_enabled=True,
               ignoring_self_events_enabled=True, name="interview-coach")
-    bot = _Bot(coach, grader, client, bot_user_id, memory or ThreadMemory(), workers, seed)
+    bot = _Bot(coach, grader, client, bot_user_id, memory or ThreadMemory(), workers, seed, on_confirm)
     seen = SeenEvents(seen_capacity)
 
     @app.middleware
@@ -149,6 +155,16 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
         ack("Starting a practice round: the question will appear in this conversation; reply in its thread.")
         bot.submit(bot.start_practice, command.get("channel_id", ""), words[1] if len(words) > 1 else "")
 
+    @app.action(re.compile(rf"^{POINT_ACTION}_\d+$"))
+    def _on_point(ack, body, action):
+        ack()
+        bot.submit(bot.change_point, body, action)
+
+    @app.action(CONFIRM_ACTION)
+    def _on_confirm(ack, body):
+        ack()
+        bot.submit(bot.confirm_grade, body)
+
     app.coach_bot = bot  # for shutdown (app.coach_bot.close()) and inspection
     return app
 
@@ -156,9 +172,12 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
 class _Bot:
     """The work done after the ack, on the bot's own thread pool."""
 
-    def __init__(self, coach, grader, client: WebClient, bot_user_id, memory: ThreadMemory, workers: int, seed):
+    def __init__(self, coach, grader, client: WebClient, bot_user_id, memory: ThreadMemory, workers: int, seed,
+                 on_confirm=None):
         self.coach, self.grader, self.client, self.bot_user_id = coach, grader, client, bot_user_id
         self.memory, self.practice = memory, LRU(1000)  # (channel, question ts) -> section id
+        self.pending = LRU(1000)  # (channel, confirm message ts) -> [section id, Grade, verdicts, answerer]
+        self._pending_lock, self.on_confirm = threading.Lock(), on_confirm
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coach-slack")
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
 
@@ -187,12 +206,12 @@ class _Bot:
             if thread and not (self.bot_user_id and f"<@{self.bot_user_id}" in text):
                 section_id = self.practice.pop(key)
                 if section_id is not None:
-                    self.grade(channel, root, text, section_id)
+                    self.grade(channel, root, text, section_id, event.get("user", ""))
             return
         if thread:
             section_id = self.practice.pop(key)
             if section_id is not None:
-                return self.grade(channel, root, text, section_id)
+                return self.grade(channel, root, text, section_id, event.get("user", ""))
         self.answer(channel, root, text)
 
     def answer(self, channel: str, root: str, text: str) -> None:
@@ -225,7 +244,7 @@ class _Bot:
         if posted:
             self.practice.put((channel, posted), section.id)
 
-    def grade(self, channel: str, root: str, text: str, section_id: str) -> None:
+    def grade(self, channel: str, root: str, text: str, section_id: str, user: str = "") -> None:
         reply = strip_mentions(text)
         if not reply:
             self.practice.put((channel, root), section_id)
@@ -240,6 +259,70 @@ class _Bot:
             self.post(channel, root, text_messages(_SORRY))
             return
         self.post(channel, root, grade_messages(grade, section))
+        if grade.points and grade.answer:
+            verdicts = [v.verdict for v in grade.points]
+            ts = self.post(channel, root, [confirm_message(grade, verdicts)])
+            if ts:
+                self.pending.put((channel, ts), [section_id, grade, verdicts, user])
+
+    def _pending_for(self, body: dict):
+        channel = (body.get("channel") or {}).get("id", "")
+        ts = (body.get("message") or {}).get("ts", "")
+        user = (body.get("user") or {}).get("id", "")
+        entry = self.pending.get((channel, ts))
+        if entry is None:
+            self._ephemeral(channel, user, "This grade was already confirmed, or is too old to change.")
+            return None
+        if entry[3] and user != entry[3]:
+            self._ephemeral(channel, user, f"Only <@{entry[3]}>, who answered, can confirm or correct this grade.")
+            return None
+        return channel, ts, user, entry
+
+    def change_point(self, body: dict, action: dict) -> None:
+        """One verdict changed by the candidate: the controls message shows the new score."""
+        with self._pending_lock:
+            found = self._pending_for(body)
+            if found is None:
+                return
+            channel, ts, _, entry = found
+            i = int(action["action_id"].rsplit("_", 1)[1])
+            value = (action.get("selected_option") or {}).get("value")
+            if value not in VERDICTS or not 0 <= i < len(entry[2]):
+                log.warning("ignoring verdict %r for point %s", value, i)
+                return
+            entry[2][i] = value
+            message = confirm_message(entry[1], entry[2])
+        self._update(channel, ts, message)
+
+    def confirm_grade(self, body: dict) -> None:
+        """The candidate's last word: the score of the confirmed verdicts is the one that counts."""
+        with self._pending_lock:
+            found = self._pending_for(body)
+            if found is None:
+                return
+            channel, ts, user, entry = found
+            self.pending.pop((channel, ts))
+        section_id, grade, verdicts, _ = entry
+        confirmed = confirm(grade, verdicts)
+        self._update(channel, ts, confirm_message(grade, verdicts, confirmed_by=user))
+        if self.on_confirm is not None:
+            try:
+                self.on_confirm(user, self.coach.retriever.index.sections[section_id], confirmed)
+            except Exception:
+                log.exception("storing the confirmed grade of %s failed", section_id)
+                self._ephemeral(channel, user, "Your confirmed grade could not be saved; please try again later.")
+
+    def _update(self, channel: str, ts: str, message: dict) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+        except SlackApiError as err:
+            log.error("chat.update in %s failed: %s", channel, err.response.get("error") if err.response else "?")
+
+    def _ephemeral(self, channel: str, user: str, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as err:
+            log.error("chat.postEphemeral in %s failed: %s", channel, err.response.get("error") if err.response else "?")
 
     # -- Slack Web API -------------------------------------------------------------------------
     def post(self, channel: str, thread_ts: str | None, messages: list[dict]) -> str | None:
