@@ -154,9 +154,13 @@ def highlighted_answer(grade) -> str:
     return "".join(out)
 
 
+_PLAIN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "&#42;", "_": "&#95;", "`": "&#96;",
+                        "#": "&#35;", "[": "&#91;", "]": "&#93;", "\\": "&#92;"})
+
+
 def _plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("*", "&#42;")\
-        .replace("_", "&#95;").replace("`", "&#96;").replace("#", "&#35;")
+    """Text that Markdown shows as it is: HTML and Markdown characters as entities, in one pass."""
+    return text.translate(_PLAIN)
 
 
 def grade_markdown(grade, section, confirmed: bool = False) -> str:
@@ -164,8 +168,8 @@ def grade_markdown(grade, section, confirmed: bool = False) -> str:
     state = "已确认 confirmed" if confirmed else "待确认 to confirm"
     rows = []
     for i, v in enumerate(grade.points, start=1):
-        evidence = f" — «{escape_html(v.evidence)}»" if v.evidence else ""
-        rows.append(f"{i}. **{VERDICT_LABELS[v.verdict]}** · {escape_html(v.point)}{evidence}")
+        evidence = f" — «{_plain(v.evidence)}»" if v.evidence else ""
+        rows.append(f"{i}. **{VERDICT_LABELS[v.verdict]}** · {_plain(v.point)}{evidence}")
     parts = [f"### 得分 Score: {grade.score:.0f} / 100 ({state})", judge_line(grade),
              f"**覆盖 Covered {len(grade.covered)} · 答错 Wrong {len(grade.contradicted)} · "
              f"遗漏 Missed {len(grade.missed) - len(grade.contradicted)}**",

@@ -17,6 +17,7 @@ Each returns a short reason (for notes and display) or "".
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Sequence
 
 # Words that contain a negation character but do not negate.
@@ -33,7 +34,8 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("更多", "更少"), ("更大", "更小"), ("更高", "更低"), ("更长", "更短"), ("更快", "更慢"), ("加快", "减慢"),
     ("更省", "更费"), ("节省", "浪费"), ("更稳定", "更不稳定"), ("稳定", "不稳定"), ("需要", "无需"), ("需要", "不需要"),
     ("并行", "串行"), ("并行", "顺序"), ("全局", "局部"), ("静态", "动态"), ("稀疏", "稠密"), ("稀疏", "密集"),
-    ("显式", "隐式"), ("在线", "离线"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
+    ("显式", "隐式"), ("在线", "离线"), ("摒弃", "沿用"), ("摒弃", "仍然使用"), ("更好", "更差"), ("常用", "很少"),
+    ("省", "费"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
     ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
     ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
     ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
@@ -45,11 +47,13 @@ _COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather tha
 _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
 
 
+_FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reverse=True)))
+
+
+@lru_cache(maxsize=4096)
 def mask_fixed(text: str) -> str:
     """``text`` with the words of _NOT_NEGATION blanked (same length, so offsets stay valid)."""
-    for word in _NOT_NEGATION:
-        text = text.replace(word, "□" * len(word))
-    return text
+    return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
 
 def negated_at(text: str, start: int) -> str:
@@ -83,14 +87,41 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
     return ""
 
 
+# Name-dropping: a sentence that only says the terms are related, or common ("跟 X、Y 有关", "这些都很常见").
+_HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有关系|相关(?![的地]?[\u4e00-\u9fff]{2}))|这些都|这些名字|之类的?|什么的|"
+                    r"等等|(?:很|挺|比较)?常见|经常听到|都在用|都能做|各有优缺点|看场景|得看|面试(?:必|常)问|挺复杂|很火|"
+                    r"related to|has to do with|something like|and so on|etc\b", re.I)
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
+
+
+def hedged_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of ``text`` that only name-drop (see _HEDGE)."""
+    return [m.span() for m in _SENTENCE.finditer(text) if _HEDGE.search(m.group(0))]
+
+
+_REVERSAL = re.compile(r"反而|恰恰相反|相反地|on the contrary|the opposite", re.I)
+
+
+def reversal(point: str, clause: str) -> str:
+    """The clause says "on the contrary" (反而) and the point does not."""
+    m = _REVERSAL.search(clause)
+    return f"“{m.group(0)}” in the answer" if m and not _REVERSAL.search(point) else ""
+
+
 def antonym(point: str, clause: str) -> str:
     """An antonym pair split between the point and the clause (each side absent from the other text)."""
-    p, c = mask_fixed(point.lower()), mask_fixed(clause.lower())
-    for a, b in ANTONYMS:
-        for x, y in ((a, b), (b, a)):
-            if _has(p, x) and not _has(p, y) and _has(c, y) and not _has(c, x):
-                return f"“{x}” in the point, “{y}” in the answer"
+    c = mask_fixed(clause.lower())
+    for x, y in _sides(point):
+        if _has(c, y) and not _has(c, x):
+            return f"“{x}” in the point, “{y}” in the answer"
     return ""
+
+
+@lru_cache(maxsize=4096)
+def _sides(point: str) -> tuple[tuple[str, str], ...]:
+    """The (said, opposite) pairs whose first side the point says and whose second it does not."""
+    p = mask_fixed(point.lower())
+    return tuple((x, y) for a, b in ANTONYMS for x, y in ((a, b), (b, a)) if _has(p, x) and not _has(p, y))
 
 
 def _has(text: str, word: str) -> bool:
@@ -120,4 +151,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negation_flip", "antonym", "swapped", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "mask_fixed", "ANTONYMS", "GAP"]

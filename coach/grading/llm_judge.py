@@ -121,7 +121,7 @@ class LLMJudge:
         out, notes = [], []
         for i, v in enumerate(verdicts, start=1):
             cs = self.concepts.of(v.point)
-            if v.verdict != MISSING and cs and not any(Concepts.find(c, v.evidence) for c in cs):
+            if v.verdict != MISSING and cs and not any(self.concepts.find(c, v.evidence) for c in cs):
                 notes.append(f"point {i} ({v.point[:30]}) was called {v.verdict} on a quote that names none of its "
                              f"terms ({v.evidence[:40]!r}); counted as missing")
                 v = replace(v, verdict=MISSING, evidence="")

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, negation_flip, swapped
+from .cues import antonym, hedged_sentences, negation_flip, reversal, swapped
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -52,7 +52,7 @@ class OfflineParams:
 
 @dataclass(frozen=True)
 class PointScore:
-    """What the judge saw for one point: best coverage without and with a cue, and where."""
+    """What the judge saw for one point: best coverage without a cue, with one, in a name-dropping sentence."""
 
     point: str
     best_clean: float
@@ -60,6 +60,29 @@ class PointScore:
     best_cue: float
     cue_window: Clause | None
     cue: str
+    best_vague: float = 0.0
+    vague_window: Clause | None = None
+
+
+class _Best:
+    """The best window of each kind seen so far."""
+
+    def __init__(self):
+        self.clean_cover, self.clean_window = 0.0, None
+        self.cue_cover, self.cue_window, self.cue = 0.0, None, ""
+        self.vague_cover, self.vague_window = 0.0, None
+
+    def clean(self, cover: float, w: Clause) -> None:
+        if cover > self.clean_cover:
+            self.clean_cover, self.clean_window = cover, w
+
+    def cued(self, cover: float, w: Clause, cue: str) -> None:
+        if cover > self.cue_cover:
+            self.cue_cover, self.cue_window, self.cue = cover, w, cue
+
+    def vague(self, cover: float, w: Clause) -> None:
+        if cover > self.vague_cover:
+            self.vague_cover, self.vague_window = cover, w
 
 
 class OfflineJudge:
@@ -73,38 +96,43 @@ class OfflineJudge:
     def scores(self, points: Sequence[str], answer: str) -> list[PointScore]:
         """Per point, the best clean and cued coverage over the answer's windows (for eval and display)."""
         windows = _windows(clauses(answer), answer)
-        answer_flat_by_window = [flat(w.text) for w in windows]
+        squashed = [_squash(w.text) for w in windows]
+        hedges = hedged_sentences(answer)
+        hedged = [any(a <= w.start < b for a, b in hedges) for w in windows]
         per_point = [self.concepts.of(p) for p in points]
         counts: dict[str, int] = {}
         for cs in per_point:
             for c in {c.key for c in cs}:
                 counts[c] = counts.get(c, 0) + 1
         found: dict[str, list[tuple[int, int]]] = {}  # concept key -> spans in the answer
-        longest = self.concepts.longest(answer)
         out = []
         for point, cs in zip(points, per_point):
             for c in cs:
                 if c.key not in found:
-                    found[c.key] = Concepts.find(c, answer, longest)
+                    found[c.key] = self.concepts.find(c, answer, longest=True)
             weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
-            total = sum(weights)
-            point_spans = {c.key: (Concepts.find(c, point) or [(0, 0)])[0] for c in cs}
-            verbatim = flat(point)
-            best = [0.0, None, 0.0, None, ""]
-            for w, wflat in zip(windows, answer_flat_by_window):
+            total = sum(weights) or 1.0
+            point_spans = {c.key: (self.concepts.find(c, point) or [(0, 0)])[0] for c in cs}
+            verbatim = _squash(flat(point))
+            best = _Best()
+            for w, wflat, vague in zip(windows, squashed, hedged):
                 inside = [(c, wt, [s for s in found[c.key] if w.start <= s[0] and s[1] <= w.end])
                           for c, wt in zip(cs, weights)]
                 matched = [(c, wt, sp) for c, wt, sp in inside if sp]
-                cover = 1.0 if verbatim and verbatim in wflat else (
-                    sum(wt for _, wt, _ in matched) / total if total else 0.0)
-                if cover <= 0.0:
+                cover = 1.0 if verbatim and verbatim in wflat else sum(wt for _, wt, _ in matched) / total
+                if not matched and cover < 1.0:
                     continue
-                cue = _cue(point, cs, point_spans, answer, w, matched) if cover >= min(self.params.contradict, 1) else ""
-                if cue and cover > best[2]:
-                    best[2:] = [cover, w, cue]
-                elif not cue and cover > best[0]:
-                    best[:2] = [cover, w]
-            out.append(PointScore(point, best[0], best[1], best[2], best[3], best[4]))
+                cue, said = _cue(point, point_spans, answer, w, matched)
+                if cue:
+                    if said:  # the antonym's own side is one of the point's words: it is about the point
+                        cover += sum(wt for c, wt, sp in inside if not sp and any(said in n for n in c.names)) / total
+                    best.cued(min(cover, 1.0), w, cue)
+                elif vague:
+                    best.vague(cover, w)
+                else:
+                    best.clean(cover, w)
+            out.append(PointScore(point, best.clean_cover, best.clean_window, best.cue_cover, best.cue_window,
+                                  best.cue, best.vague_cover, best.vague_window))
         return out
 
     def judge(self, points: Sequence[str], answer: str) -> list[PointVerdict]:
@@ -118,7 +146,14 @@ class OfflineJudge:
             return PointVerdict(s.point, COVERED, s.clean_window.text)
         if s.clean_window is not None and s.best_clean >= p.partial:
             return PointVerdict(s.point, PARTIAL, s.clean_window.text)
+        if s.vague_window is not None and s.best_vague >= p.covered:  # named in passing: at most partial
+            return PointVerdict(s.point, PARTIAL, s.vague_window.text)
         return PointVerdict(s.point, MISSING, "")
+
+
+def _squash(text: str) -> str:
+    """``flat`` for text that is already normalised: lower case, no spaces."""
+    return text.lower().replace(" ", "")
 
 
 def _windows(cls: list[Clause], answer: str) -> list[Clause]:
@@ -126,18 +161,23 @@ def _windows(cls: list[Clause], answer: str) -> list[Clause]:
     return cls + [Clause(answer[a.start : b.end], a.start, b.end) for a, b in zip(cls, cls[1:])]
 
 
-def _cue(point: str, cs: Sequence[Concept], point_spans: dict, answer: str, w: Clause,
-         matched: list[tuple[Concept, float, list[tuple[int, int]]]]) -> str:
+def _cue(point: str, point_spans: dict, answer: str, w: Clause,
+         matched: list[tuple[Concept, float, list[tuple[int, int]]]]) -> tuple[str, str]:
+    """The first cue that fires in window ``w`` (and, for an antonym, the point's side of it), or ("", "")."""
     text = answer[w.start : w.end]
     pairs = [(point_spans[c.key], (sp[0][0] - w.start, sp[0][1] - w.start)) for c, _, sp in matched]
     reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
-    if not reason:
-        reason = antonym(point, text)
+    if reason:
+        return reason, ""
+    reason = antonym(point, text)
+    if reason:
+        return reason, reason.split("”", 1)[0].lstrip("“")
+    reason = reversal(point, text)
     if not reason and matched:
         first = min(matched, key=lambda m: point_spans[m[0].key][0])
         subject = point_spans[first[0].key]
         reason = swapped(point, subject, text, [(a - w.start, b - w.start) for a, b in first[2]])
-    return reason
+    return reason, ""
 
 
 __all__ = ["OfflineJudge", "OfflineParams", "PointScore", "SHARED"]

@@ -86,9 +86,7 @@ class Concepts:
         self._by_name: dict[str, list[int]] = {}
         for n, i in self._names:
             self._by_name.setdefault(n.lower(), []).append(i)
-        # every name at once, longest first: the leftmost-longest names an answer uses (see ``longest``)
-        names = sorted({n.lower() for n, _ in self._names}, key=len, reverse=True)
-        self._any = re.compile("|".join(_pattern(n).pattern for n in names), re.IGNORECASE) if names else None
+        self._all_names = sorted({n.lower() for n, _ in self._names}, key=len, reverse=True)
 
     @lru_cache(maxsize=4096)
     def of(self, point: str) -> tuple[Concept, ...]:
@@ -98,6 +96,8 @@ class Concepts:
         found: list[tuple[int, Concept]] = []
         seen: set[str] = set()
         for name, gi in self._names:
+            if name.lower() not in low and not (" " in name and name.lower().replace(" ", "") in low):
+                continue  # a cheap substring test first: most names are nowhere in the point
             for m in _pattern(name).finditer(low):
                 if any(taken[m.start() : m.end()]):
                     continue
@@ -122,23 +122,27 @@ class Concepts:
         found.sort(key=lambda x: x[0])
         return tuple(c for _, c in found)
 
-    def longest(self, text: str) -> list[tuple[int, int]]:
-        """The spans of the longest names ``text`` uses, left to right, not overlapping."""
-        return [m.span() for m in self._any.finditer(text)] if self._any is not None else []
+    @lru_cache(maxsize=8192)
+    def _longer(self, name: str) -> tuple[str, ...]:
+        """The other names that contain ``name`` ("kv cache" for "kv")."""
+        return tuple(n for n in self._all_names if len(n) > len(name) and name in n)
 
-    @staticmethod
-    def find(concept: Concept, text: str, longest: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    def find(self, concept: Concept, text: str, longest: bool = False) -> list[tuple[int, int]]:
         """Where any of the concept's names occurs in ``text`` (start, end), in order.
 
-        With ``longest`` (from ``Concepts.longest``), an occurrence strictly inside a longer name is
+        With ``longest``, an occurrence of a Latin name strictly inside a longer name of any group is
         left out: "KV" inside "KV Cache" is not the K/V of a point."""
         spans = set()
         low = text.lower()
         for name in concept.names:
-            spans.update(m.span() for m in _pattern(name.lower()).finditer(low))
-        if longest:
-            spans = {s for s in spans if not any(a <= s[0] and s[1] <= b and (b - a) > (s[1] - s[0])
-                                                 for a, b in longest)}
+            name = name.lower()
+            if name not in low and not (" " in name and name.replace(" ", "") in low):
+                continue
+            found = [m.span() for m in _pattern(name).finditer(low)]
+            if longest and found and _LATIN.search(name):  # "KV" in "KV Cache"; CJK "稳" in "稳定" is still 稳
+                covers = [m.span() for n in self._longer(name) if n in low for m in _pattern(n).finditer(low)]
+                found = [s for s in found if not any(a <= s[0] and s[1] <= b for a, b in covers)]
+            spans.update(found)
         return sorted(spans)
 
 
