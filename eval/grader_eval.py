@@ -233,17 +233,16 @@ def tune(grader: Grader, items: list[Labelled], sections: dict) -> tuple[tuple[i
     cached = [(it, grader.offline.scores(key_points(sections[it.section_id].body), normalize(it.answer[:3000])))
               for it in items]
     best = ((-1, -1.0), OfflineParams())
-    grid = [x / 20 for x in range(3, 20)]
-    for cov, part, con in product(grid, grid, grid):
-        if part > cov:
-            continue
-        grader.offline.params = OfflineParams(cov, part, con)
+    grid = product([x / 20 for x in range(2, 15)], (0.0, 0.05, 0.1), [x / 10 for x in range(3, 10)], (1.0, 0.8, 0.6))
+    for cov, below, con, ratio in grid:
+        part = round(max(0.0, cov - below), 2)
+        grader.offline.params = OfflineParams(cov, part, con, ratio)
         judged = [_offline(grader, it, sections, sc) for it, sc in cached]
         block = tables(judged)[SPLITS[0] if items and items[0].split == SPLITS[0] else SPLITS[1]]
         key = (sum(b["met"] for b in block["bars"].values()), round(block["six kinds"]["F1"] or 0.0, 9))
         strict, best_strict = cov + con, best[1].covered + best[1].contradict
         if key > best[0] or (key == best[0] and strict > best_strict):
-            best = (key, OfflineParams(cov, part, con))
+            best = (key, OfflineParams(cov, part, con, ratio))
     grader.offline.params = best[1]
     return best
 
@@ -276,7 +275,8 @@ def main(argv=None) -> int:
         print(f"tuned on split=tune: {params} ({met}/{len(BARS)} bars, six-kind F1 {f:.3f}); "
               "copy into coach/grading/offline.py OfflineParams")
     p = grader.offline.params
-    print(f"offline thresholds: covered={p.covered:.2f} partial={p.partial:.2f} contradict={p.contradict:.2f}\n")
+    print(f"offline thresholds: covered={p.covered:.2f} partial={p.partial:.2f} contradict={p.contradict:.2f} "
+          f"ratio={p.ratio:.2f}\n")
     t = tables(judge_all(grader, items, sections, use_llm=llm is not None))
     print(render(t))
     if args.json:

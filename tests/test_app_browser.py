@@ -21,6 +21,7 @@ import pytest
 from app import EMPTY_HINT, PASTE_LIMIT, escape_html, link_citations, prepare_question
 from coach.corpus import load_corpus
 from coach.grader import key_points
+from coach.text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "browser"
@@ -225,7 +226,8 @@ def test_4_practice_round_verdicts_can_be_changed_before_saving(page):
     assert [p for _, p in shown] == points and shown[0][0] == "✓ 答到 covered", result  # typed verbatim: covered
     assert f"[{sid}]" in result and bank[sid].title in result  # the reference with its citation
     marked = page.locator("#practice-result mark.ev-covered").all_inner_texts()
-    assert marked and points[0].replace(" ", "") in "".join(marked).replace(" ", ""), marked  # evidence highlighted
+    squash = lambda t: normalize(t).replace(" ", "")  # noqa: E731 - the graded answer is NFKC-normalised
+    assert marked and squash(points[0]) in squash("".join(marked)), marked  # the evidence is highlighted
     # one selector per point, preset to the judge's verdicts
     for i in range(len(points)):
         assert page.locator(f"#practice-verdict-{i}").is_visible()

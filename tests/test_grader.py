@@ -96,7 +96,7 @@ def test_score_counts_partial_half_and_contradicted_as_missed():
 
 
 def test_confirm_recomputes_the_score_from_the_candidates_verdicts():
-    grade = Grader(HashEmbedder()).grade(KV, "KV Cache 不缓存历史 K/V。")
+    grade = Grader(HashEmbedder(), params=HAND).grade(KV, "KV Cache 不缓存历史 K/V。")
     assert grade.points[0].verdict == CONTRADICTED
     fixed = confirm(grade, [COVERED, MISSING, MISSING])
     assert fixed.score == pytest.approx(33.3) and fixed.covered == ("推理时缓存历史 K/V",)
@@ -107,8 +107,18 @@ def test_confirm_recomputes_the_score_from_the_candidates_verdicts():
 
 
 # -- the offline judge: one hand-checkable case per cue ----------------------------------------------------
+HAND = OfflineParams(covered=0.6, partial=0.4, contradict=0.4)  # round thresholds for the hand-checked cases
+
+
 @pytest.fixture(scope="module")
 def grader() -> Grader:
+    """The offline judge with round thresholds, so each case below can be worked out by hand."""
+    return Grader(HashEmbedder(), glossary=load_glossary(SEED).groups, params=HAND)
+
+
+@pytest.fixture(scope="module")
+def tuned() -> Grader:
+    """The judge as the app ships it (thresholds tuned on split=tune of eval/grader_set.jsonl)."""
     return Grader(HashEmbedder(), glossary=load_glossary(SEED).groups)
 
 
@@ -162,7 +172,7 @@ def test_name_dropping_does_not_cover(grader):
 
 def test_thresholds_move_the_line_and_are_checked(grader):
     answer = "推理的时候缓存历史的 K/V。"
-    assert Grader(HashEmbedder(), threshold=0.05).grade(KV, answer).score > grader.grade(KV, answer).score
+    assert Grader(HashEmbedder(), threshold=0.05, params=HAND).grade(KV, answer).score > grader.grade(KV, answer).score
     with pytest.raises(ValueError, match="outside 0..1; use e.g."):
         Grader(HashEmbedder(), threshold=1.5)
     with pytest.raises(ValueError, match="outside 0..1"):
@@ -295,10 +305,10 @@ def test_json_schema_format_and_reply_parsing():
 
 
 # -- the seed bank, as the app grades it ---------------------------------------------------------------------
-def test_seed_grader_on_the_kv_question(grader):
+def test_seed_grader_on_the_kv_question(tuned):
     seed = {s.id: s for s in load_corpus(SEED)}
-    good = grader.grade(seed["Q13"], "推理时把历史 token 的 K/V 缓存下来，新 token 只和缓存交互，省掉重复计算和显存拷贝。")
-    wrong = grader.grade(seed["Q13"], "KV Cache 不缓存历史 K/V，每步都重算全部 token。")
-    off = grader.grade(seed["Q13"], "今天天气不错，适合出去散步。")
-    assert good.score >= 80 and wrong.score < good.score and wrong.contradicted
-    assert off.score == 0.0
+    good = tuned.grade(seed["Q13"], "推理时把历史 token 的 K/V 缓存下来，新 token 只和缓存交互，省掉重复计算和显存拷贝。")
+    wrong = tuned.grade(seed["Q13"], "KV Cache 不缓存历史 K/V，每步都重算全部 token。")  # the issue's example
+    off = tuned.grade(seed["Q13"], "今天天气不错，适合出去散步。")
+    assert good.score == 100.0 and wrong.score <= 34 and off.score == 0.0
+    assert wrong.points[0].verdict != COVERED and wrong.points[1].verdict != COVERED

@@ -22,8 +22,11 @@ from typing import Sequence
 
 # Words that contain a negation character but do not negate.
 _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "不只", "非常", "无论", "不管", "不久", "不错", "毫无疑问",
-                 "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限")
-_NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|不|没|无|非|未|别|勿")
+                 "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限", "差不多", "差不太多",
+                 "不一样", "无关紧要")
+# Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
+_NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
+                      r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
                      r"instead of)\b|n't\b", re.I)
 GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
@@ -35,7 +38,8 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("更省", "更费"), ("节省", "浪费"), ("更稳定", "更不稳定"), ("稳定", "不稳定"), ("需要", "无需"), ("需要", "不需要"),
     ("并行", "串行"), ("并行", "顺序"), ("全局", "局部"), ("静态", "动态"), ("稀疏", "稠密"), ("稀疏", "密集"),
     ("显式", "隐式"), ("在线", "离线"), ("摒弃", "沿用"), ("摒弃", "仍然使用"), ("更好", "更差"), ("常用", "很少"),
-    ("省", "费"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
+    ("省", "费"), ("小", "更大"), ("大", "更小"), ("少", "更多"), ("多", "更少"), ("快", "更慢"), ("慢", "更快"),
+    ("低", "更高"), ("高", "更低"), ("结合", "互斥"), ("兼容", "不兼容"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
     ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
     ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
     ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
@@ -70,6 +74,21 @@ def negated_at(text: str, start: int) -> str:
     for w in words:
         if _NEG_EN.fullmatch(w.strip(",.;:").lower()) or w.lower().endswith("n't"):
             return w
+    return ""
+
+
+def negations(text: str) -> int:
+    """How many negation words ``text`` has, fixed words like 不同 left out."""
+    masked = mask_fixed(text)
+    return len(_NEG_CJK.findall(masked)) + len(_NEG_EN.findall(masked))
+
+
+def polarity_flip(point: str, clause: str) -> str:
+    """The clause negates (an odd number of times more or fewer than the point): "X 基本没影响" for "减少 X"."""
+    n_point, n_clause = negations(point), negations(clause)
+    if n_point % 2 != n_clause % 2:
+        return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
+            "the point is negative, the answer's clause is not"
     return ""
 
 
@@ -151,4 +170,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "mask_fixed", "ANTONYMS", "GAP"]
