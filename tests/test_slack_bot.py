@@ -76,6 +76,25 @@ def test_memory_and_seen_events_are_bounded():
     assert seen.add("a"), "the oldest id was evicted"
 
 
+def test_grade_controls_fit_block_kit_for_the_longest_reference():
+    from coach.corpus import load_corpus
+    from coach.embedders import HashEmbedder
+    from coach.slack.format import confirm_message, grade_messages
+
+    bank = load_corpus(Settings().corpus_dir)
+    section = max(bank, key=lambda s: len(Grader(HashEmbedder()).grade(s, s.body).points))
+    grade = Grader(HashEmbedder()).grade(section, section.body)
+    verdicts = [v.verdict for v in grade.points]
+    message = confirm_message(grade, verdicts)
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert len(grade.points) >= 15 and len(actions["elements"]) <= 25  # Slack's limit per actions block
+    for el in actions["elements"][:-1]:
+        assert el["initial_option"] in el["options"]  # Slack rejects an initial option that is not listed
+    assert all(len(m["text"]) <= MESSAGE_LIMIT for m in grade_messages(grade, section))
+    done = confirm_message(grade, ["missing"] * len(verdicts), confirmed_by="U1")
+    assert "Confirmed by <@U1>: 0/100" in done["text"] and all(b["type"] != "actions" for b in done["blocks"])
+
+
 def test_manifest_declares_what_the_bot_listens_to():
     from pathlib import Path
 
