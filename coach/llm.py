@@ -74,9 +74,11 @@ def parse_json_reply(text: str, where: str = "the LLM"):
 class FakeLLM:
     """Deterministic fake: replies are queued with ``enqueue``; calls are kept in ``history``.
 
-    A queued Exception is raised instead of replying; with ``stream=True`` a
-    reply is yielded word by word, and a queued ``(text, Exception)`` pair
-    yields ``text`` and then raises (a stream cut mid-way).
+    A queued Exception is raised instead of replying; a queued callable is called
+    with the messages and its result returned (e.g. a reply built from the prompt);
+    with ``stream=True`` a reply is yielded word by word, and a queued ``(text,
+    Exception)`` pair yields ``text`` and then raises (a stream cut mid-way).
+    ``formats`` records the ``response_format`` of every call.
     """
 
     def __init__(self, name: str = "fake-llm", default: str = ""):
