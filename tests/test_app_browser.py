@@ -281,10 +281,11 @@ def test_html_is_escaped_outside_code_and_citations_link_to_cards():
 def test_grade_markdown_marks_evidence_and_says_what_judged():
     from app import grade_markdown, highlighted_answer
     from coach.embedders import HashEmbedder
-    from coach.grader import Grader, make_grade
+    from coach.grader import Grader, OfflineParams, make_grade
 
     section = {s.id: s for s in load_corpus(ROOT / "corpus")}["Q13"]
-    grade = Grader(HashEmbedder()).grade(section, "KV Cache 不缓存历史 K/V。<b>*x*</b>")
+    hand = OfflineParams(covered=0.6, partial=0.4, contradict=0.4)  # round thresholds: the negation is called wrong
+    grade = Grader(HashEmbedder(), params=hand).grade(section, "KV Cache 不缓存历史 K/V。<b>*x*</b>")
     md = grade_markdown(grade, section)
     assert '<mark class="ev-contradicted">KV Cache 不缓存历史 K/V</mark>' in highlighted_answer(grade)
     assert "&lt;b&gt;&#42;x&#42;&lt;/b&gt;" in md and "<b>" not in md  # the answer is shown as text
