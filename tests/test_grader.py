@@ -165,6 +165,15 @@ def test_english_answer_matches_chinese_points_through_the_glossary(grader):
     assert grader.grade(RAG, "先做检索，找到相关的文档。").points[0].verdict == COVERED  # 检索 ~ retrieval
 
 
+def test_a_point_typed_verbatim_is_covered_even_if_it_reads_like_name_dropping(tuned):
+    lr = Section("Q20", "学习率选择？", "B. 训练", "与 batch/模型大小相关：大模型常用 1e-4 ~ 2e-5；配合 warmup 与余弦退火。",
+                 "bank.md", 70)
+    assert tuned.grade(lr, "与 batch/模型大小相关").points[0].verdict == COVERED
+    vague = tuned.grade(lr, "学习率跟 batch、warmup 这些都有关系，挺常见的。")
+    # point 1 is itself "related to batch"; warmup named in passing is at most partial
+    assert vague.points[2].verdict == PARTIAL and vague.points[1].verdict == MISSING
+
+
 def test_name_dropping_does_not_cover(grader):
     grade = grader.grade(KV, "KV Cache 就是 token。")
     assert grade.covered == () and grade.score == 0.0

@@ -113,6 +113,11 @@ _HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有�
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+")
 
 
+def is_hedge(text: str) -> bool:
+    """Whether ``text`` has a name-dropping phrase (a key point may: "与 batch/模型大小相关")."""
+    return _HEDGE.search(text) is not None
+
+
 def hedged_sentences(text: str) -> list[tuple[int, int]]:
     """Spans of the sentences of ``text`` that only name-drop (see _HEDGE)."""
     return [m.span() for m in _SENTENCE.finditer(text) if _HEDGE.search(m.group(0))]
@@ -170,4 +175,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, hedged_sentences, negation_flip, polarity_flip, reversal, swapped
+from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -104,6 +104,7 @@ class OfflineJudge:
         squashed = [_squash(w.text) for w in windows]
         hedges = hedged_sentences(answer)
         hedged = [any(a <= w.start < b for a, b in hedges) for w in windows]
+        hedge_points = {p for p in points if is_hedge(p)}  # "与 batch/模型大小相关" is content, not name-dropping
         per_point = [self.concepts.of(p) for p in points]
         counts: dict[str, int] = {}
         for cs in per_point:
@@ -124,7 +125,8 @@ class OfflineJudge:
                 inside = [(c, wt, [s for s in found[c.key] if w.start <= s[0] and s[1] <= w.end])
                           for c, wt in zip(cs, weights)]
                 matched = [(c, wt, sp) for c, wt, sp in inside if sp]
-                cover = 1.0 if verbatim and verbatim in wflat else sum(wt for _, wt, _ in matched) / total
+                said = bool(verbatim) and verbatim in wflat  # the point itself, verbatim
+                cover = 1.0 if said else sum(wt for _, wt, _ in matched) / total
                 if not matched and cover < 1.0:
                     continue
                 cue, said = _cue(point, point_spans, answer, w, matched, sub)
@@ -132,7 +134,7 @@ class OfflineJudge:
                     if said:  # the antonym's own side is one of the point's words: it is about the point
                         cover += sum(wt for c, wt, sp in inside if not sp and any(said in n for n in c.names)) / total
                     best.cued(min(cover, 1.0), w, cue)
-                elif vague:
+                elif vague and not said and point not in hedge_points:
                     best.vague(cover, w)
                 else:
                     best.clean(cover, w)
