@@ -229,8 +229,8 @@ def test_4_practice_round_verdicts_can_be_changed_before_saving(page):
     squash = lambda t: normalize(t).replace(" ", "")  # noqa: E731 - the graded answer is NFKC-normalised
     assert marked and squash(points[0]) in squash("".join(marked)), marked  # the evidence is highlighted
     # one selector per point, preset to the judge's verdicts
-    for i in range(len(points)):
-        assert page.locator(f"#practice-verdict-{i}").is_visible()
+    for i in range(len(points)):  # the same update as the result; the page may draw them a moment later
+        page.locator(f"#practice-verdict-{i}").wait_for(state="visible")
     assert not page.locator(f"#practice-verdict-{len(points)}").is_visible()
     assert page.locator("#practice-verdict-0 input[value='covered']").is_checked()
     shot(page, "09-practice-graded")
@@ -249,7 +249,7 @@ def test_4_practice_round_verdicts_can_be_changed_before_saving(page):
     page.wait_for_function("c => document.querySelector('#progress').innerText.includes(c)", arg=bank[sid].category)
     progress = page.inner_text("#progress")
     assert f"{float(score):.1f}" in progress or str(score) in progress, progress  # the confirmed score is stored
-    assert not page.locator("#practice-save").is_visible()
+    page.locator("#practice-save").wait_for(state="hidden")
     shot(page, "10-practice-confirmed")
 
 
