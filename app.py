@@ -55,6 +55,9 @@ CSS = """
 .notice-box { border-left: 4px solid #2563eb; padding-left: 8px; }
 .cite-cards { border-top: 1px solid #e5e7eb; }
 .grade-box { border: 1px solid #d1d5db; border-radius: 8px; padding: 8px 12px; }
+.graded-answer { border-left: 3px solid #9ca3af; padding-left: 8px; white-space: pre-wrap; }
+mark.ev-covered { background: #bbf7d0; } mark.ev-partial { background: #fef08a; }
+mark.ev-contradicted { background: #fecaca; text-decoration: underline wavy #b91c1c; }
 """
 
 
@@ -144,12 +147,69 @@ def notices_markdown(notices) -> str:
     return "\n".join(f"⚠️ {escape_html(n)}" for n in notices)
 
 
-def grade_markdown(grade, section) -> str:
-    covered = "\n".join(f"- ✅ {escape_html(p)}" for p in grade.covered) or "- （无）"
-    missed = "\n".join(f"- ❌ {escape_html(p)}" for p in grade.missed) or "- （无）"
-    parts = [f"### 得分 Score: {grade.score:.0f} / 100",
-             f"**覆盖的要点 Covered ({len(grade.covered)})**\n{covered}",
-             f"**遗漏的要点 Missed ({len(grade.missed)})**\n{missed}"]
+VERDICT_LABELS = {  # marks that Noto CJK draws (emoji checkmarks render as empty boxes on Debian chromium)
+    "covered": "✓ 答到 covered", "partial": "½ 部分 partial", "contradicted": "✗ 答错 wrong",
+    "missing": "○ 未答 missing",
+}
+MAX_POINT_ROWS = 20  # verdict selectors on the page; a reference with more points shows the rest read-only
+
+
+def judge_line(grade) -> str:
+    """What judged this grade, said plainly."""
+    if grade.judge.startswith("llm:"):
+        return (f"**判分 Judged by:** LLM `{escape_html(grade.judge[4:])}` — 请逐条确认或修改后保存。"
+                " Confirm or change each verdict, then save.")
+    return ("**判分 Judged by:** 自动核对参考答案的要点（离线，不是 LLM，可能看错）— 请逐条确认或修改后保存。"
+            " An automatic check of the reference's points (offline): confirm or change each verdict, then save.")
+
+
+def highlighted_answer(grade) -> str:
+    """The graded answer, escaped, with each verdict's evidence marked (class ``ev-<verdict>``)."""
+    text = grade.answer
+    spans: list[tuple[int, int, str]] = []
+    for v in grade.points:
+        if not v.evidence:
+            continue
+        start = text.find(v.evidence)
+        if start < 0:
+            start = text.lower().find(v.evidence.lower())
+        if start < 0:
+            continue
+        end = start + len(v.evidence)
+        if all(end <= a or start >= b for a, b, _ in spans):  # the first verdict on a span marks it
+            spans.append((start, end, v.verdict))
+    out, pos = [], 0
+    for start, end, verdict in sorted(spans):
+        out.append(_plain(text[pos:start]))
+        out.append(f'<mark class="ev-{verdict}">{_plain(text[start:end])}</mark>')
+        pos = end
+    out.append(_plain(text[pos:]))
+    return "".join(out)
+
+
+_PLAIN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "&#42;", "_": "&#95;", "`": "&#96;",
+                        "#": "&#35;", "[": "&#91;", "]": "&#93;", "\\": "&#92;"})
+
+
+def _plain(text: str) -> str:
+    """Text that Markdown shows as it is: HTML and Markdown characters as entities, in one pass."""
+    return text.translate(_PLAIN)
+
+
+def grade_markdown(grade, section, confirmed: bool = False) -> str:
+    """Score, what judged, the answer with its evidence marked, a verdict per point, notes, the reference."""
+    state = "已确认 confirmed" if confirmed else "待确认 to confirm"
+    rows = []
+    for i, v in enumerate(grade.points, start=1):
+        evidence = f" — «{_plain(v.evidence)}»" if v.evidence else ""
+        rows.append(f"{i}. **{VERDICT_LABELS[v.verdict]}** · {_plain(v.point)}{evidence}")
+    parts = [f"### 得分 Score: {grade.score:.0f} / 100 ({state})", judge_line(grade),
+             f"**覆盖 Covered {len(grade.covered)} · 答错 Wrong {len(grade.contradicted)} · "
+             f"遗漏 Missed {len(grade.missed) - len(grade.contradicted)}**",
+             "\n".join(rows) or "（无要点）"]
+    if grade.answer:
+        parts.append(f'**你的回答 Your answer**（依据已标出 evidence marked）\n\n<div class="graded-answer">'
+                     f"{highlighted_answer(grade)}</div>")
     if grade.feedback:
         parts.append(f"**点评 Feedback**\n\n{escape_html(grade.feedback)}")
     if grade.notes:
@@ -292,13 +352,14 @@ class AppParts:
 
 
 def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
+    from coach.glossary import load_glossary
     from coach.grader import Grader
     from coach.pipeline import build_coach
     from coach.state import open_progress
 
     coach, status = build_coach(settings)
     store, store_error = open_progress(settings.progress_url, settings.data_dir)
-    grader = Grader(coach.retriever.embedder, llm=coach.llm)
+    grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
     return AppParts(coach, settings, coach.retriever.index.sections, grader, store, store_error), status
 
 
@@ -306,6 +367,7 @@ def build_ui(parts: AppParts, status: list[str]):
     import gradio as gr
 
     from coach.answer import StreamRestart
+    from coach.grader import confirm
     from coach.practice import pick_question
     from coach.state import ProgressError
 
@@ -467,28 +529,47 @@ def build_ui(parts: AppParts, status: list[str]):
         letter = None if not category or category == "随机 Random" else category.split(".", 1)[0]
         section = pick_question(list(sections.values()), letter, random.Random(), due=due,
                                 exclude=[current] if current else [])
-        return (section.id, _question_md(section) + note, "", "", gr.update(visible=False))
+        return (section.id, _question_md(section) + note, "", "", gr.update(visible=False), None,
+                *[gr.update(visible=False, value=None)] * MAX_POINT_ROWS, gr.update(visible=False))
 
     def _question_md(section):
         return f"### [{section.id}] {escape_html(section.title)}\n*{escape_html(section.category)}*"
 
-    def grade(current, answer_text, person):
+    def grade(current, answer_text):
+        """Grade (not saved yet): the result, the grade kept for saving, one verdict selector per point."""
+        hidden = [gr.update(visible=False, value=None)] * MAX_POINT_ROWS
         if not current:
-            return "⚠️ 先点「出题」拿到一道题。(Pick a question first.)", gr.update(visible=False), progress_rows(person)
+            return ("⚠️ 先点「出题」拿到一道题。(Pick a question first.)", None, *hidden, gr.update(visible=False),
+                    gr.update(visible=False))
         section = sections[current]
         result = parts.grader.grade(section, answer_text or "")
         md = grade_markdown(result, section)
-        if normalize(answer_text or ""):
-            md += "\n\n" + record_grade(parts.store, person, section, result.score, contradicted_count(result))
+        rows = [gr.update(visible=i < len(result.points) and bool(result.answer),
+                          value=result.points[i].verdict if i < len(result.points) else None,
+                          label=f"{i + 1}. {result.points[i].point}"[:120] if i < len(result.points) else "")
+                for i in range(MAX_POINT_ROWS)]
         drill = parts.drill_matcher().for_section(section)
         follow = gr.update(visible=drill is not None, value=f"追问练习 Follow-up: {drill.title}" if drill else "")
-        return md, follow, progress_rows(person)
+        return md, result, *rows, gr.update(visible=bool(result.answer)), follow
+
+    def save(current, result, person, *verdicts):
+        """Record the candidate's confirmed verdicts, for this person: the score of those, not of the judge's."""
+        if result is None or not current:
+            return "⚠️ 先评分再保存。(Grade first, then save.)", result, gr.update(), progress_rows(person)
+        chosen = [v or old.verdict for v, old in zip(verdicts, result.points)]
+        chosen += [v.verdict for v in result.points[len(chosen):]]
+        confirmed = confirm(result, chosen)
+        md = grade_markdown(confirmed, sections[current], confirmed=True)
+        saved = record_grade(parts.store, person, sections[current], confirmed.score, contradicted_count(confirmed))
+        return md + "\n\n" + saved, None, gr.update(visible=False), progress_rows(person)
 
     def follow_up(current):
         drill = parts.drill_matcher().for_section(sections[current]) if current else None
         if drill is None:
-            return current, gr.update(), gr.update(), gr.update(), gr.update(visible=False)
-        return drill.id, _question_md(drill), "", "", gr.update(visible=False)
+            return (current, gr.update(), gr.update(), gr.update(), gr.update(visible=False), gr.update(),
+                    *[gr.update()] * MAX_POINT_ROWS, gr.update())
+        return (drill.id, _question_md(drill), "", "", gr.update(visible=False), None,
+                *[gr.update(visible=False, value=None)] * MAX_POINT_ROWS, gr.update(visible=False))
 
     with gr.Blocks(title="Interview Coach") as demo:
         gr.Markdown("# Interview Coach · LLM 面试教练")
@@ -538,6 +619,12 @@ def build_ui(parts: AppParts, status: list[str]):
                 answer_box = gr.Textbox(lines=5, label="你的回答 Your answer", elem_id="practice-answer")
                 grade_btn = gr.Button("评分 Grade", variant="primary", elem_id="practice-grade")
                 result = gr.Markdown("", elem_id="practice-result", elem_classes=["grade-box"])
+                graded = gr.State(None)  # the Grade waiting for the candidate's confirmation
+                verdict_rows = [gr.Radio([(label, v) for v, label in VERDICT_LABELS.items()], visible=False,
+                                         elem_id=f"practice-verdict-{i}", elem_classes=["verdict-row"])
+                                for i in range(MAX_POINT_ROWS)]
+                save_btn = gr.Button("确认并保存 Confirm & save", variant="primary", visible=False,
+                                     elem_id="practice-save")
                 follow_btn = gr.Button("", visible=False, elem_id="practice-follow-up")
                 gr.Markdown("### 进度 Progress")
                 progress = gr.Dataframe([], headers=["category", "attempts", "average", "last"],
@@ -569,18 +656,20 @@ def build_ui(parts: AppParts, status: list[str]):
         api_practice.click(practice_api, [api_section, api_question, api_name], api_out, api_name="practice_grade",
                            concurrency_limit=8)
         api_progress.click(progress_api, api_name, api_out, api_name="my_progress", concurrency_limit=8)
-        pick_btn.click(pick, [category, current, person], [current, q_md, answer_box, result, follow_btn],
-                       api_visibility="private")
+        round_outputs = [current, q_md, answer_box, result, follow_btn, graded, *verdict_rows, save_btn]
+        pick_btn.click(pick, [category, current, person], round_outputs, api_visibility="private")
         panel = [due_md, mastery_plot, forecast_plot]
-        grade_btn.click(grade, [current, answer_box, person], [result, follow_btn, progress],
-                        api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
+        grade_btn.click(grade, [current, answer_box], [result, graded, *verdict_rows, save_btn, follow_btn],
+                        api_visibility="private")
+        save_btn.click(save, [current, graded, person, *verdict_rows], [result, graded, save_btn, progress],
+                       api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
         demo.load(on_load, [saved_name], [person, who, name_row, progress], api_visibility="private").then(
             progress_panel, person, panel, api_visibility="private")
         for trigger in (name_btn.click, name_box.submit):
             trigger(set_name, [name_box], [person, saved_name, who, progress, name_note],
                     api_visibility="private").then(progress_panel, person, panel, api_visibility="private")
         export_btn.click(export_anki, person, [export_file, export_note], api_visibility="private")
-        follow_btn.click(follow_up, current, [current, q_md, answer_box, result, follow_btn], api_visibility="private")
+        follow_btn.click(follow_up, current, round_outputs, api_visibility="private")
     return demo
 
 

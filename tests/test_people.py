@@ -96,6 +96,8 @@ def practise_once(page) -> str:
     sid = re.search(r"\[((?:Q|I)\d+)\]", page.inner_text("#practice-question")).group(1)
     page.fill("#practice-answer textarea", "推理时缓存历史 K/V，减少重复计算")
     page.click("#practice-grade")
+    page.locator("#practice-save").wait_for(state="visible")  # the candidate confirms the verdicts (issue 11)
+    page.click("#practice-save")
     page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('Saved for')")
     return sid
 
@@ -180,6 +182,8 @@ def test_with_logins_the_login_is_the_person_and_a_bad_store_url_is_named(auth_a
     page.wait_for_function("() => /\\[(Q|I)\\d+\\]/.test(document.querySelector('#practice-question').innerText)")
     page.fill("#practice-answer textarea", "缓存")
     page.click("#practice-grade")
+    page.locator("#practice-save").wait_for(state="visible")
+    page.click("#practice-save")
     page.wait_for_function("() => document.querySelector('#practice-result').innerText.includes('not saved')")
     assert "Score" in page.inner_text("#practice-result"), "grading goes on without the store"
     ctx.close()

@@ -61,6 +61,25 @@ def test_long_answer_split_within_slack_limits():
     assert split_mrkdwn("short") == ["short"]
 
 
+def test_grade_controls_fit_block_kit_for_the_longest_reference():
+    from coach.corpus import load_corpus
+    from coach.embedders import HashEmbedder
+    from coach.slack.format import confirm_message, grade_messages
+
+    bank = load_corpus(Settings().corpus_dir)
+    section = max(bank, key=lambda s: len(Grader(HashEmbedder()).grade(s, s.body).points))
+    grade = Grader(HashEmbedder()).grade(section, section.body)
+    verdicts = [v.verdict for v in grade.points]
+    message = confirm_message(grade, verdicts)
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert len(grade.points) >= 15 and len(actions["elements"]) <= 25  # Slack's limit per actions block
+    for el in actions["elements"][:-1]:
+        assert el["initial_option"] in el["options"]  # Slack rejects an initial option that is not listed
+    assert all(len(m["text"]) <= MESSAGE_LIMIT for m in grade_messages(grade, section))
+    done = confirm_message(grade, ["missing"] * len(verdicts), confirmed_by="U1")
+    assert "Confirmed by <@U1>: 0/100" in done["text"] and all(b["type"] != "actions" for b in done["blocks"])
+
+
 def test_manifest_declares_what_the_bot_listens_to():
     from pathlib import Path
 
@@ -78,6 +97,7 @@ class FakeSlack:
 
     def __init__(self, token: str = TOKEN):
         self.token, self.posts, self.rate_limit_next, self.limited_at = token, [], 0, []
+        self.updates, self.ephemerals = [], []  # chat.update and chat.postEphemeral calls
         self.cond = threading.Condition()
         self._ts = itertools.count(1)
         fake = self
@@ -124,7 +144,21 @@ class FakeSlack:
                 self.posts.append(post)
                 self.cond.notify_all()
             return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": post["ts"], "message": {}}
+        if method in ("chat.update", "chat.postEphemeral"):
+            with self.cond:
+                blocks = args.get("blocks") or []
+                call = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks}
+                (self.updates if method == "chat.update" else self.ephemerals).append(call)
+                self.cond.notify_all()
+            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts", ""), "message_ts": "1"}
         return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def wait_for(self, what: str, n: int, timeout: float = 30.0) -> list[dict]:
+        """Wait for ``n`` chat.update (what="updates") or chat.postEphemeral ("ephemerals") calls."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(getattr(self, what)) >= n, timeout)
+        assert ok, f"expected {n} {what} within {timeout}s, got {getattr(self, what)}"
+        return list(getattr(self, what))
 
     def in_channel(self, channel: str) -> list[dict]:
         with self.cond:
@@ -210,10 +244,13 @@ def bot(seed_coach):
     from coach.slack.server import serve_http
 
     fake = FakeSlack()
-    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7)
+    confirmed: list = []  # on_confirm calls: (user, section id, Grade)
+    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7,
+                     on_confirm=lambda user, section, grade: confirmed.append((user, section.id, grade)))
     server = serve_http(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield type("Bot", (), {"fake": fake, "url": f"http://127.0.0.1:{server.server_port}/slack/events", "app": app})
+    yield type("Bot", (), {"fake": fake, "url": f"http://127.0.0.1:{server.server_port}/slack/events", "app": app,
+                           "confirmed": confirmed})
     server.shutdown()
     server.server_close()
     app.coach_bot.close()
@@ -368,16 +405,69 @@ def test_practice_round_in_a_thread(bot, seed_coach):
     event = {"type": "message", "channel": "C_prac", "channel_type": "channel", "user": "U1", "text": reply,
              "ts": next_ts(), "thread_ts": question["ts"]}
     assert send(bot.url, event_body(event)) == 200
-    graded = bot.fake.wait("C_prac", 2)[1]
-    assert graded["thread_ts"] == question["ts"]
+    _, graded, controls = bot.fake.wait("C_prac", 3)
+    assert graded["thread_ts"] == question["ts"] and controls["thread_ts"] == question["ts"]
     expected = grader.grade(section, reply)
     assert f"*Score: {expected.score:.0f}/100*" in graded["text"]
-    assert expected.covered and all(escape(p) in graded["text"] for p in expected.covered + expected.missed)
-    assert "*Covered:*" in graded["text"] and "*Missed:*" in graded["text"]
+    assert expected.covered and all(escape(v.point) in graded["text"] for v in expected.points)
+    assert "automatic check of the reference's points" in graded["text"]  # what judged, said plainly
+    assert "✓ covered" in graded["text"]
+    # the controls: one selector per point, preset to the judge's verdicts, and a confirm button
+    (actions,) = [b for b in controls["blocks"] if b["type"] == "actions"]
+    selects = [e for e in actions["elements"] if e["type"] == "static_select"]
+    assert [e["initial_option"]["value"] for e in selects] == [v.verdict for v in expected.points]
+    assert actions["elements"][-1]["action_id"] == "grade_confirm"
+
+    # the candidate corrects point 1 to "contradicted": the controls message shows the new score
+    flipped = "contradicted" if expected.points[0].verdict != "contradicted" else "covered"
+    assert send(bot.url, block_action(controls, "U1", selects[0]["action_id"], flipped), content_type=FORM) == 200
+    update = bot.fake.wait_for("updates", 1)[-1]
+    from coach.grader import confirm
+
+    corrected = confirm(expected, [flipped] + [v.verdict for v in expected.points[1:]])
+    assert update["ts"] == controls["ts"] and f"Your grade: {corrected.score:.0f}/100" in update["text"]
+    # someone else cannot confirm it
+    assert send(bot.url, block_action(controls, "U2", "grade_confirm"), content_type=FORM) == 200
+    assert "Only <@U1>" in bot.fake.wait_for("ephemerals", 1)[-1]["text"]
+    assert bot.confirmed == []
+    # the candidate confirms: the corrected score is the one stored, and the controls go
+    assert send(bot.url, block_action(controls, "U1", "grade_confirm"), content_type=FORM) == 200
+    final = bot.fake.wait_for("updates", 2)[-1]
+    assert f"Confirmed by <@U1>: {corrected.score:.0f}/100" in final["text"]
+    assert all(b["type"] != "actions" for b in final["blocks"])
+    deadline = time.time() + 10
+    while not bot.confirmed and time.time() < deadline:
+        time.sleep(0.05)
+    ((user, sid, stored),) = bot.confirmed
+    assert (user, sid, stored.score) == ("U1", section_id, corrected.score)
+    assert stored.points[0].verdict == flipped
+    # a second confirm of the same grade changes nothing
+    send(bot.url, block_action(controls, "U1", "grade_confirm"), content_type=FORM)
+    assert "already confirmed" in bot.fake.wait_for("ephemerals", 2)[-1]["text"] and len(bot.confirmed) == 1
+
     # the round is over: another reply in the thread (no mention) is channel chatter
     send(bot.url, event_body({**event, "ts": next_ts(), "text": "再来一题"}))
     time.sleep(1.5)
-    assert len(bot.fake.in_channel("C_prac")) == 2
+    assert len(bot.fake.in_channel("C_prac")) == 3
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def block_action(message: dict, user: str, action_id: str, value: str | None = None) -> bytes:
+    """A signed-ready block_actions payload for a click on ``message`` (form-encoded, as Slack sends it)."""
+    action = {"type": "button", "action_id": action_id, "block_id": "grade_actions", "value": "confirm",
+              "action_ts": str(time.time())}
+    if value is not None:
+        action = {"type": "static_select", "action_id": action_id, "block_id": "grade_actions",
+                  "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+                  "action_ts": str(time.time())}
+    payload = {"type": "block_actions", "user": {"id": user, "team_id": "T1"}, "api_app_id": "A1",
+               "token": "legacy", "team": {"id": "T1"}, "trigger_id": "1.2",
+               "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"]},
+               "channel": {"id": message["channel"]}, "message": {"ts": message["ts"], "text": message["text"]},
+               "actions": [action]}
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
 
 @pytest.mark.integration

@@ -56,6 +56,8 @@ def main(argv=None, env=None) -> int:
         client = WebClient(token=token, base_url=base_url.rstrip("/") + "/")
         verify_token(client)  # fail fast, before loading the index
 
+        from ..glossary import load_glossary
+        from ..grading import Grader
         from ..pipeline import build_coach
         from ..settings import Settings
 
@@ -71,7 +73,9 @@ def main(argv=None, env=None) -> int:
             if problem:  # the bot still starts and answers; it says which setting is wrong
                 print(f"warning: {problem}", file=sys.stderr)
         app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers,
-                         state=state, progress=progress, claim_ttl=settings.claim_ttl, done_ttl=settings.done_ttl)
+                         state=state, progress=progress, claim_ttl=settings.claim_ttl, done_ttl=settings.done_ttl,
+                         grader=Grader(coach.retriever.embedder, llm=coach.llm,
+                                       glossary=load_glossary(settings.corpus_dir).groups))
         if args.socket:
             handler = socket_mode_handler(app, app_token)
             if args.check:

@@ -35,6 +35,13 @@ a question; the first reply in its thread is graded with the shared Grader (the
 round is taken atomically, so one replica grades it) and recorded as that Slack
 user's progress.  ``/coach progress`` shows a person their own progress, as an
 ephemeral message only they see.
+The grade comes with a message of Block Kit controls (a verdict selector per key
+point and a "Confirm grade" button, format.confirm_message): the candidate who
+answered may correct any verdict, and confirming fixes the score from the confirmed
+verdicts; that confirmed grade is what is recorded as the person's progress (and
+``on_confirm(user_id, section, grade)`` is called when given).  The grade awaiting
+confirmation is kept by the replica that graded it (a click that reaches another
+replica is told the grade is gone).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
@@ -54,8 +62,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from ..state import MemoryProgress, MemoryState, ProgressError, ProgressStore, StateStore
 from ..text import QueryError
-from .format import (answer_messages, escape, grade_messages, practice_messages, progress_mrkdwn, text_messages,
-                     with_note)
+from ..grading import VERDICTS, confirm
+from .format import (CONFIRM_ACTION, POINT_ACTION, answer_messages, confirm_message, escape, grade_messages,
+                     practice_messages, progress_mrkdwn, text_messages, with_note)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +148,7 @@ def delivery_keys(body: dict) -> list[str]:
 def create_app(coach, *, token: str | None = None, signing_secret: str | None, client: WebClient | None = None,
                grader=None, workers: int = 4, state: StateStore | None = None, progress: ProgressStore | None = None,
                seed: int | None = None, socket_mode: bool = False, claim_ttl: float = 60.0,
-               done_ttl: float = 3600.0) -> App:
+               done_ttl: float = 3600.0, on_confirm=None) -> App:
     """A Bolt App around ``coach``; raises SlackSetupError if the token or signing secret is missing or bad.
 
     ``state`` (claims, thread memory, rounds) and ``progress`` default to this process's memory; the
@@ -168,7 +177,7 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
               process_before_response=False, token_verification_enabled=True, request_verification_enabled=True,
               ignoring_self_events_enabled=True, name="interview-coach")
     bot = _Bot(coach, grader, client, bot_user_id, state or MemoryState(), progress or MemoryProgress(), workers,
-               seed, done_ttl, claim_ttl)
+               seed, done_ttl, claim_ttl, on_confirm)
 
     @app.middleware
     def _claim_delivery(request, body, next):
@@ -216,6 +225,16 @@ def create_app(coach, *, token: str | None = None, signing_secret: str | None, c
         bot.submit(bot.start_practice, command.get("channel_id", ""), words[1] if len(words) > 1 else "",
                    command.get("user_id", ""))
 
+    @app.action(re.compile(rf"^{POINT_ACTION}_\d+$"))
+    def _on_point(ack, body, action):
+        ack()
+        bot.submit(bot.change_point, body, action)
+
+    @app.action(CONFIRM_ACTION)
+    def _on_confirm(ack, body):
+        ack()
+        bot.submit(bot.confirm_grade, body)
+
     @app.action(re.compile(".*"))
     def _on_unknown_action(ack, body):  # registered last: any action no other listener took
         ack()
@@ -229,9 +248,12 @@ class _Bot:
     """The work done after the ack, on the bot's own thread pool."""
 
     def __init__(self, coach, grader, client: WebClient, bot_user_id, state: StateStore, progress: ProgressStore,
-                 workers: int, seed, done_ttl: float, claim_ttl: float = 60.0):
+                 workers: int, seed, done_ttl: float, claim_ttl: float = 60.0, on_confirm=None):
         self.coach, self.grader, self.client, self.bot_user_id = coach, grader, client, bot_user_id
         self.state, self.progress, self.done_ttl, self.claim_ttl = state, progress, done_ttl, claim_ttl
+        # (channel, confirm message ts) -> [section id, Grade, verdicts, answerer]; the oldest go past 1,000
+        self.pending: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._pending_lock, self.on_confirm = threading.Lock(), on_confirm
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coach-slack")
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
         self._held: dict[object, tuple[str, ...]] = {}  # in-flight work -> its claims, renewed by the heartbeat
@@ -347,8 +369,20 @@ class _Bot:
             self.state.open_round(key, section_id, ROUND_TTL_S)  # the user may try again
             self.post(channel, root, text_messages(_SORRY))
             return
-        note = self.record(person, section, grade.score, contradicted_count(grade))
-        self.post(channel, root, with_note(grade_messages(grade, section), note))
+        if grade.points and grade.answer:  # the candidate confirms or corrects it; that grade is recorded
+            verdicts = [v.verdict for v in grade.points]
+            self.post(channel, root, grade_messages(grade, section))
+            user = person[6:] if person.startswith("slack:") else person
+            ts = self.post(channel, root, [confirm_message(grade, verdicts)])
+            if ts:
+                with self._pending_lock:
+                    self.pending[(channel, ts)] = [section_id, grade, verdicts, user]
+                    while len(self.pending) > 1000:
+                        self.pending.popitem(last=False)
+                return
+        note = self.record(person, section, grade.score, contradicted_count(grade))  # nothing to confirm
+        self.post(channel, root, text_messages(note) if grade.points and grade.answer else
+                  with_note(grade_messages(grade, section), note))
 
     def record(self, person: str, section, score: float, contradicted: int) -> str:
         """Save a confirmed grade as ``person``'s progress; the line that says so (or why not)."""
@@ -373,6 +407,67 @@ class _Bot:
         except SlackApiError as err:
             log.error("chat.postEphemeral to %s failed: %s", channel,
                       err.response.get("error") if err.response is not None else "?")
+
+    def _pending_for(self, body: dict):
+        channel = (body.get("channel") or {}).get("id", "")
+        ts = (body.get("message") or {}).get("ts", "")
+        user = (body.get("user") or {}).get("id", "")
+        entry = self.pending.get((channel, ts))  # callers hold _pending_lock
+        if entry is None:
+            self._ephemeral(channel, user, "This grade was already confirmed, or is too old to change.")
+            return None
+        if entry[3] and user != entry[3]:
+            self._ephemeral(channel, user, f"Only <@{entry[3]}>, who answered, can confirm or correct this grade.")
+            return None
+        return channel, ts, user, entry
+
+    def change_point(self, body: dict, action: dict) -> None:
+        """One verdict changed by the candidate: the controls message shows the new score."""
+        with self._pending_lock:
+            found = self._pending_for(body)
+            if found is None:
+                return
+            channel, ts, _, entry = found
+            i = int(action["action_id"].rsplit("_", 1)[1])
+            value = (action.get("selected_option") or {}).get("value")
+            if value not in VERDICTS or not 0 <= i < len(entry[2]):
+                log.warning("ignoring verdict %r for point %s", value, i)
+                return
+            entry[2][i] = value
+            message = confirm_message(entry[1], entry[2])
+        self._update(channel, ts, message)
+
+    def confirm_grade(self, body: dict) -> None:
+        """The candidate's last word: the score of the confirmed verdicts is the one that counts."""
+        with self._pending_lock:
+            found = self._pending_for(body)
+            if found is None:
+                return
+            channel, ts, user, entry = found
+            self.pending.pop((channel, ts), None)
+        section_id, grade, verdicts, _ = entry
+        confirmed = confirm(grade, verdicts)
+        section = self.coach.retriever.index.sections[section_id]
+        note = self.record(f"slack:{user}", section, confirmed.score, contradicted_count(confirmed))
+        self._update(channel, ts, with_note([confirm_message(grade, verdicts, confirmed_by=user)], note)[0])
+        if self.on_confirm is not None:
+            try:
+                self.on_confirm(user, section, confirmed)
+            except Exception:
+                log.exception("storing the confirmed grade of %s failed", section_id)
+                self._ephemeral(channel, user, "Your confirmed grade could not be saved; please try again later.")
+
+    def _update(self, channel: str, ts: str, message: dict) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+        except SlackApiError as err:
+            log.error("chat.update in %s failed: %s", channel, err.response.get("error") if err.response else "?")
+
+    def _ephemeral(self, channel: str, user: str, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as err:
+            log.error("chat.postEphemeral in %s failed: %s", channel, err.response.get("error") if err.response else "?")
 
     # -- Slack Web API -------------------------------------------------------------------------
     def post(self, channel: str, thread_ts: str | None, messages: list[dict]) -> str | None:

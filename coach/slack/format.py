@@ -174,11 +174,29 @@ def practice_messages(section) -> list[dict]:
     return text_messages(body)
 
 
+VERDICT_MARKS = {"covered": "✓ covered", "partial": "½ partial", "contradicted": "✗ wrong", "missing": "○ missing"}
+CONFIRM_ACTION, POINT_ACTION = "grade_confirm", "grade_point"  # Block Kit action ids (POINT_ACTION + "_<i>")
+MAX_POINT_SELECTS = 20  # an actions block holds 25 elements: selectors for up to 20 points, and the button
+
+
+def judged_by(grade) -> str:
+    """What judged, said plainly (mrkdwn)."""
+    if grade.judge.startswith("llm:"):
+        return f"_Judged by the LLM `{escape(grade.judge[4:])}`: confirm or correct it below._"
+    return ("_Judged by an automatic check of the reference's points (offline, not an LLM): "
+            "confirm or correct each verdict below._")
+
+
 def grade_messages(grade, section) -> list[dict]:
-    """A Grade (score, covered and missed points, feedback) and the reference answer."""
-    lines = [f"*Score: {grade.score:.0f}/100* · {escape(section.id)} {escape(section.title)}"]
-    lines.append("*Covered:*" + ("".join(f"\n• {escape(p)}" for p in grade.covered) or " none of the key points yet"))
-    lines.append("*Missed:*" + ("".join(f"\n• {escape(p)}" for p in grade.missed) or " nothing: well done"))
+    """A Grade (score, a verdict per point with its evidence, feedback, notes) and the reference answer."""
+    lines = [f"*Score: {grade.score:.0f}/100* · {escape(section.id)} {escape(section.title)}", judged_by(grade)]
+    points = []
+    for i, v in enumerate(grade.points, start=1):
+        evidence = f" — “{escape(v.evidence[:200])}”" if v.evidence else ""
+        points.append(f"{i}. *{VERDICT_MARKS[v.verdict]}* · {escape(v.point)}{evidence}")
+    lines.append("*Key points:*\n" + ("\n".join(points) or "none"))
+    lines.append(f"*Covered:* {len(grade.covered)} · *Wrong:* {len(grade.contradicted)} · "
+                 f"*Missed:* {len(grade.missed) - len(grade.contradicted)}")
     if grade.feedback:
         lines.append(to_mrkdwn(grade.feedback))
     lines += [f"_{escape(n)}_" for n in getattr(grade, "notes", ())]
@@ -231,3 +249,33 @@ def progress_mrkdwn(stats, schedule, sections: dict, now: float, weak_limit: int
     lines.append("*Due in the coming days:* " + " · ".join(f"{day_label(d)}: {n}" for d, n in s.forecast))
     lines.append("_Type `/coach practice` to review; due questions come first._")
     return "\n".join(lines)
+
+
+def confirm_message(grade, verdicts, confirmed_by: str | None = None) -> dict:
+    """The message with which the candidate confirms or corrects ``grade``: a selector per point and a button.
+
+    ``verdicts`` are the current choices (one per point).  Once confirmed, the controls go and the
+    message says who confirmed which score."""
+    from ..grading import confirm
+
+    current = confirm(grade, list(verdicts))
+    summary = " ".join(f"{i}{VERDICT_MARKS[v][:1]}" for i, v in enumerate(verdicts, start=1))
+    if confirmed_by:
+        text = (f"*Confirmed by <@{escape(confirmed_by)}>: {current.score:.0f}/100* ({summary}). "
+                "This is the score that counts.")
+        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    text = (f"*Your grade: {current.score:.0f}/100* ({summary}). Change any verdict you disagree with, "
+            "then confirm.")
+    options = [{"text": {"type": "plain_text", "text": label}, "value": v} for v, label in VERDICT_MARKS.items()]
+    elements = []
+    for i, v in enumerate(list(verdicts)[:MAX_POINT_SELECTS]):
+        elements.append({"type": "static_select", "action_id": f"{POINT_ACTION}_{i}",
+                         "placeholder": {"type": "plain_text", "text": f"point {i + 1}"},
+                         "options": [{**o, "text": {"type": "plain_text", "text": f"{i + 1}. {o['text']['text']}"}}
+                                     for o in options],
+                         "initial_option": {"text": {"type": "plain_text", "text": f"{i + 1}. {VERDICT_MARKS[v]}"},
+                                            "value": v}})
+    elements.append({"type": "button", "action_id": CONFIRM_ACTION, "style": "primary", "value": "confirm",
+                     "text": {"type": "plain_text", "text": "Confirm grade"}})
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                                     {"type": "actions", "block_id": "grade_actions", "elements": elements}]}

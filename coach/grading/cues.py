@@ -1,0 +1,178 @@
+"""Contradiction cues: does a clause that talks about a key point say the opposite of it?
+
+Pure functions over text and the spans where the point's concepts were found
+(terms.Concepts.find).  Three cues, each with a hand-checkable example:
+
+- negation flip: a negation word right before a matched term in one text and not
+  in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
+  Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ...) are masked first.
+- antonym pair: the point says one side of a pair and the clause the other and not
+  the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
+- swapped comparison: the point's subject stands after the clause's comparison
+  word.  ``swapped("Pre-LN 更易训练深层", "Post-LN 比 Pre-LN 更易训深层", ...)`` -> "Pre-LN after 比".
+
+Each returns a short reason (for notes and display) or "".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Sequence
+
+# Words that contain a negation character but do not negate.
+_NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "不只", "非常", "无论", "不管", "不久", "不错", "毫无疑问",
+                 "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限", "差不多", "差不太多",
+                 "不一样", "无关紧要")
+# Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
+_NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
+                      r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
+_NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
+                     r"instead of)\b|n't\b", re.I)
+GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
+
+# Pairs of opposite claims, written from the field's usual contrasts (not from any eval answer).
+ANTONYMS: tuple[tuple[str, str], ...] = (
+    ("增加", "减少"), ("增大", "减小"), ("提高", "降低"), ("提升", "降低"), ("上升", "下降"), ("变大", "变小"),
+    ("更多", "更少"), ("更大", "更小"), ("更高", "更低"), ("更长", "更短"), ("更快", "更慢"), ("加快", "减慢"),
+    ("更省", "更费"), ("节省", "浪费"), ("更稳定", "更不稳定"), ("稳定", "不稳定"), ("需要", "无需"), ("需要", "不需要"),
+    ("并行", "串行"), ("并行", "顺序"), ("全局", "局部"), ("静态", "动态"), ("稀疏", "稠密"), ("稀疏", "密集"),
+    ("显式", "隐式"), ("在线", "离线"), ("摒弃", "沿用"), ("摒弃", "仍然使用"), ("更好", "更差"), ("常用", "很少"),
+    ("省", "费"), ("小", "更大"), ("大", "更小"), ("少", "更多"), ("多", "更少"), ("快", "更慢"), ("慢", "更快"),
+    ("低", "更高"), ("高", "更低"), ("结合", "互斥"), ("兼容", "不兼容"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
+    ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
+    ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
+    ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
+    ("higher", "lower"), ("larger", "smaller"), ("faster", "slower"), ("stable", "unstable"),
+    ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
+    ("reduce", "increase"), ("reduces", "increases"), ("easier", "harder"), ("only", "all"), ("once", "repeatedly"),
+)
+_COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather than|over\b", re.I)
+_MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
+
+
+_FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reverse=True)))
+
+
+@lru_cache(maxsize=4096)
+def mask_fixed(text: str) -> str:
+    """``text`` with the words of _NOT_NEGATION blanked (same length, so offsets stay valid)."""
+    return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
+
+
+def negated_at(text: str, start: int) -> str:
+    """The negation word that ends within GAP characters (or two English words) before ``start``, or ""."""
+    masked = mask_fixed(text)
+    head = masked[max(0, start - GAP - 3) : start]
+    last = ""
+    for m in _NEG_CJK.finditer(head):
+        if len(head) - m.end() <= GAP:
+            last = m.group(0)
+    if last:
+        return last
+    words = masked[:start].split()[-3:]
+    for w in words:
+        if _NEG_EN.fullmatch(w.strip(",.;:").lower()) or w.lower().endswith("n't"):
+            return w
+    return ""
+
+
+def negations(text: str) -> int:
+    """How many negation words ``text`` has, fixed words like 不同 left out."""
+    masked = mask_fixed(text)
+    return len(_NEG_CJK.findall(masked)) + len(_NEG_EN.findall(masked))
+
+
+def polarity_flip(point: str, clause: str) -> str:
+    """The clause negates (an odd number of times more or fewer than the point): "X 基本没影响" for "减少 X"."""
+    n_point, n_clause = negations(point), negations(clause)
+    if n_point % 2 != n_clause % 2:
+        return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
+            "the point is negative, the answer's clause is not"
+    return ""
+
+
+def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
+                  clause_spans: Sequence[tuple[int, int]]) -> str:
+    """A term negated in one text and not the other; spans are the matched terms' first occurrences.
+
+    ``point_spans[i]`` and ``clause_spans[i]`` are the same concept's places in each text.
+    """
+    for (ps, pe), (cs, ce) in zip(point_spans, clause_spans):
+        in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
+        if bool(in_point) != bool(in_clause):
+            neg = in_clause or in_point
+            return f"“{neg}” before “{clause[cs:ce]}”" if in_clause else f"the point says “{neg}”, the answer does not"
+    return ""
+
+
+# Name-dropping: a sentence that only says the terms are related, or common ("跟 X、Y 有关", "这些都很常见").
+_HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有关系|相关(?![的地]?[\u4e00-\u9fff]{2}))|这些都|这些名字|之类的?|什么的|"
+                    r"等等|(?:很|挺|比较)?常见|经常听到|都在用|都能做|各有优缺点|看场景|得看|面试(?:必|常)问|挺复杂|很火|"
+                    r"related to|has to do with|something like|and so on|etc\b", re.I)
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
+
+
+def is_hedge(text: str) -> bool:
+    """Whether ``text`` has a name-dropping phrase (a key point may: "与 batch/模型大小相关")."""
+    return _HEDGE.search(text) is not None
+
+
+def hedged_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of ``text`` that only name-drop (see _HEDGE)."""
+    return [m.span() for m in _SENTENCE.finditer(text) if _HEDGE.search(m.group(0))]
+
+
+_REVERSAL = re.compile(r"反而|恰恰相反|相反地|on the contrary|the opposite", re.I)
+
+
+def reversal(point: str, clause: str) -> str:
+    """The clause says "on the contrary" (反而) and the point does not."""
+    m = _REVERSAL.search(clause)
+    return f"“{m.group(0)}” in the answer" if m and not _REVERSAL.search(point) else ""
+
+
+def antonym(point: str, clause: str) -> str:
+    """An antonym pair split between the point and the clause (each side absent from the other text)."""
+    c = mask_fixed(clause.lower())
+    for x, y in _sides(point):
+        if _has(c, y) and not _has(c, x):
+            return f"“{x}” in the point, “{y}” in the answer"
+    return ""
+
+
+@lru_cache(maxsize=4096)
+def _sides(point: str) -> tuple[tuple[str, str], ...]:
+    """The (said, opposite) pairs whose first side the point says and whose second it does not."""
+    p = mask_fixed(point.lower())
+    return tuple((x, y) for a, b in ANTONYMS for x, y in ((a, b), (b, a)) if _has(p, x) and not _has(p, y))
+
+
+def _has(text: str, word: str) -> bool:
+    """``word`` in ``text``: English as a whole word; 稳定/需要 only where no 不/无 stands before them."""
+    if word.isascii():
+        return re.search(r"(?<![a-z])" + re.escape(word) + r"(?![a-z])", text) is not None
+    if word in ("稳定", "需要", "更稳定"):
+        return re.search(r"(?<![不无])" + re.escape(word), text) is not None
+    return word in text
+
+
+def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_subject: Sequence[tuple[int, int]]) -> str:
+    """The point's subject (its first matched term, in a comparative point) after the clause's comparison word."""
+    if subject is None or not _MORE.search(point) or not clause_subject:
+        return ""
+    m = _COMPARE.search(clause)
+    if m is None:
+        return ""
+    before = [s for s in clause_subject if s[0] < m.start()]
+    after = [s for s in clause_subject if s[0] >= m.end()]
+    pm = _COMPARE.search(point)
+    point_subject_after = pm is not None and subject[0] >= pm.end()
+    if after and not before and not point_subject_after:
+        return f"“{clause[after[0][0]:after[0][1]]}” is compared against (after “{m.group(0)}”), the point says it wins"
+    if before and not after and point_subject_after:
+        return f"“{clause[before[0][0]:before[0][1]]}” stands before “{m.group(0)}”, the point has it after"
+    return ""
+
+
+__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

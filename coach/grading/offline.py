@@ -1,0 +1,195 @@
+"""The offline judge: a verdict per key point from the concepts an answer clause names, and its cues.
+
+    OfflineJudge().judge(points, "KV Cache 不缓存历史 K/V，每步都重算全部 token")
+    -> [PointVerdict("推理时缓存历史 K/V", "contradicted", "KV Cache 不缓存历史 K/V"), ...]
+
+For each key point and each window of the answer (a clause, or two neighbouring
+clauses), ``coverage`` is the weighted share of the point's concepts (terms.py:
+glossary and lexicon groups, so English answers find Chinese points, and rare
+words weigh more) that the window names.  Concepts the reference's other points
+share weigh ``SHARED`` as much, so naming one item of a list does not cover its
+siblings.  A window in which a cue fires (cues.py: negation flip, antonym,
+swapped comparison) speaks against the point.  Then, with ``best_clean`` and
+``best_cue`` the best coverage of a window without and with a cue:
+
+- contradicted  if ``best_cue >= contradict`` and ``best_cue >= ratio * best_clean``
+- covered       if ``best_clean >= covered``; partial if ``>= partial``; else missing.
+
+The evidence is the window itself: a span of the answer by construction.  The
+thresholds were chosen on the tune half of eval/grader_set.jsonl (eval/grader_eval.py
+--tune); an answer is read once per concept, so grading costs a few milliseconds.
+Raw e5 cosine at this granularity does not separate right from wrong (issue 11),
+so this judge uses no embedder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped
+from .keypoints import Clause, clauses, flat
+from .terms import Concept, Concepts
+from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
+
+SHARED = 0.3  # weight factor of a concept that the reference's other points also name
+
+
+@dataclass(frozen=True)
+class OfflineParams:
+    """Coverage thresholds (0..1) for covered, partial and (with a cue) contradicted; ``ratio``: how close
+    the cued window's coverage must come to the best clean window's for the cue to win."""
+
+    # chosen by eval/grader_eval.py --tune on split=tune: the most issue-11 bars met (8/8 there), then F1
+    covered: float = 0.2
+    partial: float = 0.2
+    contradict: float = 0.8
+    ratio: float = 1.0
+
+    def __post_init__(self):
+        for name in ("covered", "partial", "contradict", "ratio"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} threshold {value} is outside 0..1; use e.g. {getattr(OfflineParams, name)}")
+
+
+@dataclass(frozen=True)
+class PointScore:
+    """What the judge saw for one point: best coverage without a cue, with one, in a name-dropping sentence."""
+
+    point: str
+    best_clean: float
+    clean_window: Clause | None
+    best_cue: float
+    cue_window: Clause | None
+    cue: str
+    best_vague: float = 0.0
+    vague_window: Clause | None = None
+
+
+class _Best:
+    """The best window of each kind seen so far."""
+
+    def __init__(self):
+        self.clean_cover, self.clean_window = 0.0, None
+        self.cue_cover, self.cue_window, self.cue = 0.0, None, ""
+        self.vague_cover, self.vague_window = 0.0, None
+
+    def clean(self, cover: float, w: Clause) -> None:
+        if cover > self.clean_cover:
+            self.clean_cover, self.clean_window = cover, w
+
+    def cued(self, cover: float, w: Clause, cue: str) -> None:
+        if cover > self.cue_cover:
+            self.cue_cover, self.cue_window, self.cue = cover, w, cue
+
+    def vague(self, cover: float, w: Clause) -> None:
+        if cover > self.vague_cover:
+            self.vague_cover, self.vague_window = cover, w
+
+
+class OfflineJudge:
+    """``OfflineJudge(concepts, params).judge(points, answer) -> list[PointVerdict]`` (pure given its tables)."""
+
+    name = "offline"
+
+    def __init__(self, concepts: Concepts, params: OfflineParams = OfflineParams()):
+        self.concepts, self.params = concepts, params
+
+    def scores(self, points: Sequence[str], answer: str) -> list[PointScore]:
+        """Per point, the best clean and cued coverage over the answer's windows (for eval and display)."""
+        cls = clauses(answer)
+        windows = _windows(cls, answer)
+        parts = [(c,) for c in cls] + [(a, b) for a, b in zip(cls, cls[1:])]  # each window's clauses
+        squashed = [_squash(w.text) for w in windows]
+        hedges = hedged_sentences(answer)
+        hedged = [any(a <= w.start < b for a, b in hedges) for w in windows]
+        hedge_points = {p for p in points if is_hedge(p)}  # "与 batch/模型大小相关" is content, not name-dropping
+        per_point = [self.concepts.of(p) for p in points]
+        counts: dict[str, int] = {}
+        for cs in per_point:
+            for c in {c.key for c in cs}:
+                counts[c] = counts.get(c, 0) + 1
+        found: dict[str, list[tuple[int, int]]] = {}  # concept key -> spans in the answer
+        out = []
+        for point, cs in zip(points, per_point):
+            for c in cs:
+                if c.key not in found:
+                    found[c.key] = self.concepts.find(c, answer, longest=True)
+            weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
+            total = sum(weights) or 1.0
+            point_spans = {c.key: (self.concepts.find(c, point) or [(0, 0)])[0] for c in cs}
+            verbatim = _squash(flat(point))
+            best = _Best()
+            for w, wflat, vague, sub in zip(windows, squashed, hedged, parts):
+                inside = [(c, wt, [s for s in found[c.key] if w.start <= s[0] and s[1] <= w.end])
+                          for c, wt in zip(cs, weights)]
+                matched = [(c, wt, sp) for c, wt, sp in inside if sp]
+                said = bool(verbatim) and verbatim in wflat  # the point itself, verbatim
+                cover = 1.0 if said else sum(wt for _, wt, _ in matched) / total
+                if not matched and cover < 1.0:
+                    continue
+                cue, said = _cue(point, point_spans, answer, w, matched, sub)
+                if cue:
+                    if said:  # the antonym's own side is one of the point's words: it is about the point
+                        cover += sum(wt for c, wt, sp in inside if not sp and any(said in n for n in c.names)) / total
+                    best.cued(min(cover, 1.0), w, cue)
+                elif vague and not said and point not in hedge_points:
+                    best.vague(cover, w)
+                else:
+                    best.clean(cover, w)
+            out.append(PointScore(point, best.clean_cover, best.clean_window, best.cue_cover, best.cue_window,
+                                  best.cue, best.vague_cover, best.vague_window))
+        return out
+
+    def judge(self, points: Sequence[str], answer: str) -> list[PointVerdict]:
+        return [self.verdict(s) for s in self.scores(points, answer)]
+
+    def verdict(self, s: PointScore) -> PointVerdict:
+        p = self.params
+        if s.cue_window is not None and s.best_cue >= p.contradict and s.best_cue >= p.ratio * s.best_clean:
+            return PointVerdict(s.point, CONTRADICTED, s.cue_window.text)
+        if s.clean_window is not None and s.best_clean >= p.covered:
+            return PointVerdict(s.point, COVERED, s.clean_window.text)
+        if s.clean_window is not None and s.best_clean >= p.partial:
+            return PointVerdict(s.point, PARTIAL, s.clean_window.text)
+        if s.vague_window is not None and s.best_vague >= p.covered:  # named in passing: at most partial
+            return PointVerdict(s.point, PARTIAL, s.vague_window.text)
+        return PointVerdict(s.point, MISSING, "")
+
+
+def _squash(text: str) -> str:
+    """``flat`` for text that is already normalised: lower case, no spaces."""
+    return text.lower().replace(" ", "")
+
+
+def _windows(cls: list[Clause], answer: str) -> list[Clause]:
+    """Each clause and each pair of neighbouring clauses, as spans of the answer."""
+    return cls + [Clause(answer[a.start : b.end], a.start, b.end) for a, b in zip(cls, cls[1:])]
+
+
+def _cue(point: str, point_spans: dict, answer: str, w: Clause,
+         matched: list[tuple[Concept, float, list[tuple[int, int]]]], sub: tuple[Clause, ...]) -> tuple[str, str]:
+    """The first cue that fires in window ``w`` (and, for an antonym, the point's side of it), or ("", "")."""
+    text = answer[w.start : w.end]
+    pairs = [(point_spans[c.key], (sp[0][0] - w.start, sp[0][1] - w.start)) for c, _, sp in matched]
+    reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
+    if reason:
+        return reason, ""
+    for clause in sub:  # a clause that names the point's terms and negates them as a whole
+        if any(clause.start <= s[0] < clause.end for _, _, sp in matched for s in sp):
+            reason = polarity_flip(point, clause.text)
+            if reason:
+                return reason, ""
+    reason = antonym(point, text)
+    if reason:
+        return reason, reason.split("”", 1)[0].lstrip("“")
+    reason = reversal(point, text)
+    if not reason and matched:
+        first = min(matched, key=lambda m: point_spans[m[0].key][0])
+        subject = point_spans[first[0].key]
+        reason = swapped(point, subject, text, [(a - w.start, b - w.start) for a, b in first[2]])
+    return reason, ""
+
+
+__all__ = ["OfflineJudge", "OfflineParams", "PointScore", "SHARED"]
