@@ -331,3 +331,13 @@ def test_seed_grader_on_the_kv_question(tuned):
     off = tuned.grade(seed["Q13"], "今天天气不错，适合出去散步。")
     assert good.score == 100.0 and wrong.score <= 34 and off.score == 0.0
     assert wrong.points[0].verdict != COVERED and wrong.points[1].verdict != COVERED
+
+
+def test_a_grade_survives_the_shared_store_as_json():
+    """Slack keeps a grade awaiting confirmation in the StateStore as JSON: it must come back the same."""
+    from coach.grading.verdicts import grade_from_json, grade_to_json
+
+    grade = Grader(HashEmbedder()).grade(KV, "推理时缓存历史 K/V，不用每步重算")
+    assert grade.points and grade_from_json(grade_to_json(grade)) == grade
+    with pytest.raises(ValueError, match="not a stored grade"):
+        grade_from_json('{"section_id": 1}')

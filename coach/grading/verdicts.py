@@ -14,7 +14,8 @@ a contradicted point counts as missed, and is shown as wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
 from .keypoints import flat
@@ -125,5 +126,21 @@ def confirm(grade: Grade, verdicts: Sequence[str], by: str = "candidate") -> Gra
                       feedback=grade.feedback, notes=notes)
 
 
+def grade_to_json(grade: Grade) -> str:
+    """A Grade as JSON text (for a shared store: a grade awaiting confirmation); ``grade_from_json`` reads it back."""
+    return json.dumps(asdict(grade), ensure_ascii=False)
+
+
+def grade_from_json(text: str) -> Grade:
+    """``grade_from_json(grade_to_json(g)) == g``; ValueError for text that is not such a grade."""
+    try:
+        data = json.loads(text)
+        points = tuple(PointVerdict(**p) for p in data.pop("points", ()))
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return Grade(**fields, points=points)
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"not a stored grade ({err})") from None
+
+
 __all__ = ["COVERED", "PARTIAL", "CONTRADICTED", "MISSING", "VERDICTS", "KeyPoint", "PointVerdict", "Grade",
-           "score_of", "evidence_in", "check_evidence", "make_grade", "confirm"]
+           "score_of", "evidence_in", "check_evidence", "make_grade", "confirm", "grade_to_json", "grade_from_json"]

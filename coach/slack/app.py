@@ -40,19 +40,19 @@ point and a "Confirm grade" button, format.confirm_message): the candidate who
 answered may correct any verdict, and confirming fixes the score from the confirmed
 verdicts; that confirmed grade is what is recorded as the person's progress (and
 ``on_confirm(user_id, section, grade)`` is called when given).  The grade awaiting
-confirmation is kept by the replica that graded it (a click that reaches another
-replica is told the grade is gone).
+confirmation lives in the shared StateStore, like an open round, so the click may
+reach any replica, and taking it is atomic: one confirmation counts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
@@ -63,6 +63,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from ..state import MemoryProgress, MemoryState, ProgressError, ProgressStore, StateStore
 from ..text import QueryError
 from ..grading import VERDICTS, confirm
+from ..grading.verdicts import grade_from_json, grade_to_json
 from .format import (CONFIRM_ACTION, POINT_ACTION, answer_messages, confirm_message, escape, grade_messages,
                      practice_messages, progress_mrkdwn, text_messages, with_note)
 
@@ -251,9 +252,7 @@ class _Bot:
                  workers: int, seed, done_ttl: float, claim_ttl: float = 60.0, on_confirm=None):
         self.coach, self.grader, self.client, self.bot_user_id = coach, grader, client, bot_user_id
         self.state, self.progress, self.done_ttl, self.claim_ttl = state, progress, done_ttl, claim_ttl
-        # (channel, confirm message ts) -> [section id, Grade, verdicts, answerer]; the oldest go past 1,000
-        self.pending: OrderedDict[tuple[str, str], list] = OrderedDict()
-        self._pending_lock, self.on_confirm = threading.Lock(), on_confirm
+        self.on_confirm = on_confirm
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coach-slack")
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
         self._held: dict[object, tuple[str, ...]] = {}  # in-flight work -> its claims, renewed by the heartbeat
@@ -375,10 +374,7 @@ class _Bot:
             user = person[6:] if person.startswith("slack:") else person
             ts = self.post(channel, root, [confirm_message(grade, verdicts)])
             if ts:
-                with self._pending_lock:
-                    self.pending[(channel, ts)] = [section_id, grade, verdicts, user]
-                    while len(self.pending) > 1000:
-                        self.pending.popitem(last=False)
+                self._keep_pending(f"grade:{channel}:{ts}", grade, verdicts, user)
                 return
         note = self.record(person, section, grade.score, contradicted_count(grade))  # nothing to confirm
         self.post(channel, root, text_messages(note) if grade.points and grade.answer else
@@ -408,53 +404,67 @@ class _Bot:
             log.error("chat.postEphemeral to %s failed: %s", channel,
                       err.response.get("error") if err.response is not None else "?")
 
-    def _pending_for(self, body: dict):
+    def _take_pending(self, body: dict):
+        """The grade awaiting confirmation under the clicked message, taken from the shared store (so the click
+        may reach any replica, and two clicks cannot both confirm it); None, with a word to the user, if gone."""
         channel = (body.get("channel") or {}).get("id", "")
         ts = (body.get("message") or {}).get("ts", "")
         user = (body.get("user") or {}).get("id", "")
-        entry = self.pending.get((channel, ts))  # callers hold _pending_lock
+        key = f"grade:{channel}:{ts}"
+        stored = self.state.take_round(key)
+        try:
+            entry = json.loads(stored) if stored else None
+            grade = grade_from_json(entry["grade"]) if entry else None
+        except (ValueError, KeyError, TypeError):
+            log.warning("the stored grade under %s is unreadable; dropped", key)
+            entry = grade = None
         if entry is None:
             self._ephemeral(channel, user, "This grade was already confirmed, or is too old to change.")
             return None
-        if entry[3] and user != entry[3]:
-            self._ephemeral(channel, user, f"Only <@{entry[3]}>, who answered, can confirm or correct this grade.")
+        if entry["user"] and user != entry["user"]:
+            self.state.open_round(key, stored, ROUND_TTL_S)  # not theirs: put it back untouched
+            self._ephemeral(channel, user, f"Only <@{entry['user']}>, who answered, can confirm or correct this grade.")
             return None
-        return channel, ts, user, entry
+        return channel, ts, user, key, grade, list(entry["verdicts"])
+
+    def _keep_pending(self, key: str, grade, verdicts: list[str], user: str) -> None:
+        self.state.open_round(key, json.dumps({"grade": grade_to_json(grade), "verdicts": verdicts, "user": user},
+                                              ensure_ascii=False), ROUND_TTL_S)
 
     def change_point(self, body: dict, action: dict) -> None:
         """One verdict changed by the candidate: the controls message shows the new score."""
-        with self._pending_lock:
-            found = self._pending_for(body)
-            if found is None:
-                return
-            channel, ts, _, entry = found
-            i = int(action["action_id"].rsplit("_", 1)[1])
-            value = (action.get("selected_option") or {}).get("value")
-            if value not in VERDICTS or not 0 <= i < len(entry[2]):
-                log.warning("ignoring verdict %r for point %s", value, i)
-                return
-            entry[2][i] = value
-            message = confirm_message(entry[1], entry[2])
-        self._update(channel, ts, message)
+        found = self._take_pending(body)
+        if found is None:
+            return
+        channel, ts, user, key, grade, verdicts = found
+        i = int(action["action_id"].rsplit("_", 1)[1])
+        value = (action.get("selected_option") or {}).get("value")
+        if value in VERDICTS and 0 <= i < len(verdicts):
+            verdicts[i] = value
+        else:
+            log.warning("ignoring verdict %r for point %s", value, i)
+        self._keep_pending(key, grade, verdicts, user)
+        self._update(channel, ts, confirm_message(grade, verdicts))
 
     def confirm_grade(self, body: dict) -> None:
         """The candidate's last word: the score of the confirmed verdicts is the one that counts."""
-        with self._pending_lock:
-            found = self._pending_for(body)
-            if found is None:
-                return
-            channel, ts, user, entry = found
-            self.pending.pop((channel, ts), None)
-        section_id, grade, verdicts, _ = entry
+        found = self._take_pending(body)
+        if found is None:
+            return
+        channel, ts, user, _, grade, verdicts = found
         confirmed = confirm(grade, verdicts)
-        section = self.coach.retriever.index.sections[section_id]
+        section = self.coach.retriever.index.sections.get(grade.section_id)
+        if section is None:  # the bank changed since the grade was given
+            self._update(channel, ts, text_messages(f"Question {escape(grade.section_id)} is no longer in the bank; "
+                                                    "the grade was not saved.")[0])
+            return
         note = self.record(f"slack:{user}", section, confirmed.score, contradicted_count(confirmed))
         self._update(channel, ts, with_note([confirm_message(grade, verdicts, confirmed_by=user)], note)[0])
         if self.on_confirm is not None:
             try:
                 self.on_confirm(user, section, confirmed)
             except Exception:
-                log.exception("storing the confirmed grade of %s failed", section_id)
+                log.exception("storing the confirmed grade of %s failed", grade.section_id)
                 self._ephemeral(channel, user, "Your confirmed grade could not be saved; please try again later.")
 
     def _update(self, channel: str, ts: str, message: dict) -> None:
