@@ -605,7 +605,9 @@ def build_ui(parts: AppParts, status: list[str]):
                 api_question = gr.Textbox(visible=False)
                 api_ask, api_reset = gr.Button(visible=False), gr.Button(visible=False)
             with gr.Tab("Practice 练习", elem_id="practice-tab"):
-                who = gr.Markdown(person_markdown(PERSON_DEFAULT, False), elem_id="practice-person")
+                # empty until the page's load event says who it is (the login, the remembered name, or "local"):
+                # showing "local" before that invited a name typed before the load, which the load then overwrote
+                who = gr.Markdown("", elem_id="practice-person")
                 with gr.Row(visible=True) as name_row:
                     name_box = gr.Textbox(placeholder="你的名字 Your name (remembered by this browser)",
                                           show_label=False, elem_id="practice-name", scale=4, max_lines=1)
