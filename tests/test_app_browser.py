@@ -82,8 +82,9 @@ def run_app(tmp: Path, index_dir: Path, **extra: str):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def page(app_url):
+def browser_page(url: str):
+    """Debian's chromium on ``url``, once the chat box is there; dialogs are recorded in ``page.dialogs``.
+    A generator for module fixtures (``yield from browser_page(url)``)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -95,10 +96,15 @@ def page(app_url):
         pg.dialogs = []
         pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
         pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(app_url)
+        pg.goto(url)
         pg.wait_for_selector("#question textarea")
         yield pg
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    yield from browser_page(app_url)
 
 
 def shot(page, name: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from app import RELATED_HEADING, answer_message, answer_payload, cards_markdown, decline_box_markdown
 from coach.types import Answer, Citation, Section
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, TIMEOUT_MS, ask, bot_texts, run_app, shot
+from tests.test_app_browser import ask, bot_texts, browser_page, run_app, shot
 
 GRPO = "GRPO 和 PPO 的区别？"  # the example: J3 (DPO vs PPO) is related, not an answer
 SECTION = Section("J3", "DPO 与 PPO 的区别？", "J. 追问", "DPO 不需要奖励模型。", "bank.md", 3)
@@ -57,21 +57,7 @@ def related_app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def related_page(related_app):
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(related_app)
-        pg.wait_for_selector("#question textarea")
-        yield pg
-        browser.close()
+    yield from browser_page(related_app)
 
 
 @pytest.mark.integration

@@ -1,6 +1,6 @@
 """Structured output and the LLM judge against a real vLLM server (CPU build, tiny random-weight model).
 
-The server is started once for the module (tests/vllm_server.py) and stopped by its pid.  The model's
+The server is started once per test session (tests/conftest.py) and stopped by its pid.  The model's
 text is noise, so these tests check plumbing only: the JSON schema reaches the server and constrains
 the reply (vLLM enforces ``response_format``), and the grade that comes back is honest either way: an
 LLM grade whose every verdict rests on a span of the answer, or the offline grade with a notice.
@@ -16,7 +16,6 @@ import pytest
 from coach.corpus import load_corpus
 from coach.grader import MISSING, Grader, evidence_in
 from coach.llm import OpenAIChatLLM, json_schema_format, parse_json_reply
-from tests.vllm_server import start_vllm_server, stop_vllm_server
 
 pytestmark = pytest.mark.integration
 
@@ -25,19 +24,8 @@ TINY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["ve
                "properties": {"verdict": {"type": "string", "enum": ["covered", "missing"]}}}
 
 
-@pytest.fixture(scope="module")
-def server():
-    try:
-        base_url, model, proc = start_vllm_server(ROOT)
-    except Exception as err:  # install or start failed: say why, never skip
-        pytest.fail(f"the vLLM CPU server could not be started, so the integration test cannot run: {err}")
-    yield base_url, model
-    stop_vllm_server(proc)
-    assert proc.poll() is not None, f"vLLM server pid {proc.pid} is still running after stop_vllm_server"
-
-
-def test_json_schema_constrains_the_reply(server):
-    base_url, model = server
+def test_json_schema_constrains_the_reply(vllm_server):
+    base_url, model = vllm_server
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=48, temperature=0.7)
     messages = [{"role": "user", "content": "Answer with a verdict."}]
     for _ in range(3):  # a random model, constrained: every reply is the schema's JSON
@@ -45,8 +33,8 @@ def test_json_schema_constrains_the_reply(server):
         assert set(data) == {"verdict"} and data["verdict"] in ("covered", "missing"), data
 
 
-def test_llm_judge_end_to_end_is_honest(server):
-    base_url, model = server
+def test_llm_judge_end_to_end_is_honest(vllm_server):
+    base_url, model = vllm_server
     section = {s.id: s for s in load_corpus(ROOT / "corpus")}["Q13"]
     answer = "推理时把历史 token 的 K/V 缓存起来，新 token 只和缓存交互，减少重复计算。"
     llm = OpenAIChatLLM(base_url, model, timeout=120, max_tokens=256, temperature=0.7)

@@ -1,6 +1,6 @@
 """Coach.ask end to end against a real vLLM server (CPU build, tiny random-weight model).
 
-The server is started once for the module (tests/vllm_server.py: the .venv-vllm is
+The server is started once per test session (tests/conftest.py, tests/vllm_server.py: the .venv-vllm is
 installed or reused, the tiny model is built on the spot) and stopped by its pid.
 The tiny model's text is noise, so these tests check structure and guarantees only:
 citations are among the sections the model was shown, the decline path never reaches
@@ -21,24 +21,12 @@ from coach.llm import OpenAIChatLLM
 from coach.pipeline import build_retriever
 from coach.settings import Settings
 from coach.types import Answer
-from tests.vllm_server import start_vllm_server, stop_vllm_server
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT_SECTIONS = 2  # the tiny model serves a 2048-token context; two seed sections fit with room to spare
 KV_QUESTION = "KV Cache 的原理是什么？"
-
-
-@pytest.fixture(scope="module")
-def server():
-    try:
-        base_url, model, proc = start_vllm_server(ROOT)
-    except Exception as err:  # install or start failed: say why, never skip
-        pytest.fail(f"the vLLM CPU server could not be started, so the integration test cannot run: {err}")
-    yield base_url, model
-    stop_vllm_server(proc)
-    assert proc.poll() is not None, f"vLLM server pid {proc.pid} is still running after stop_vllm_server"
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +38,8 @@ def retriever(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def coach(server, retriever):
-    base_url, model = server
+def coach(vllm_server, retriever):
+    base_url, model = vllm_server
     # Greedy decoding makes this random model emit only newlines (an empty answer, which the coach
     # replaces by the extractive one); sampling gives non-empty noise, so the LLM path is exercised.
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=48, temperature=0.7)
@@ -81,8 +69,8 @@ def assert_llm_answer(answer: Answer, model: str):
     assert answer.timings_ms["llm_first_token"] <= answer.timings_ms["llm"] <= answer.timings_ms["total"]
 
 
-def test_ask_end_to_end(server, coach):
-    base_url, model = server
+def test_ask_end_to_end(vllm_server, coach):
+    base_url, model = vllm_server
     before = chat_requests(base_url)
     answer = coach.ask(KV_QUESTION)
     assert_llm_answer(answer, model)
@@ -90,8 +78,8 @@ def test_ask_end_to_end(server, coach):
     assert chat_requests(base_url) == before + 1
 
 
-def test_ask_stream_end_to_end(server, coach):
-    base_url, model = server
+def test_ask_stream_end_to_end(vllm_server, coach):
+    base_url, model = vllm_server
     out = list(coach.ask_stream(KV_QUESTION))
     *pieces, answer = out
     assert isinstance(answer, Answer) and all(isinstance(p, str) for p in pieces)
@@ -101,8 +89,8 @@ def test_ask_stream_end_to_end(server, coach):
     assert set(parse_citations(streamed)) <= {h.id for h in answer.hits[:CONTEXT_SECTIONS]}
 
 
-def test_followup_with_history(server, coach):
-    base_url, model = server
+def test_followup_with_history(vllm_server, coach):
+    base_url, model = vllm_server
     before = chat_requests(base_url)
     answer = coach.ask("那它占的显存太大了怎么办？", ["KV Cache 的原理是什么？"])
     assert "condense" in answer.timings_ms  # the condense prompt went to the server
@@ -115,8 +103,8 @@ def test_followup_with_history(server, coach):
         assert chat_requests(base_url) == before + 2
 
 
-def test_decline_never_reaches_the_server(server, coach, retriever):
-    base_url, model = server
+def test_decline_never_reaches_the_server(vllm_server, coach, retriever):
+    base_url, model = vllm_server
     before = chat_requests(base_url)
     answer = coach.ask("怎么做红烧肉？")
     assert answer.declined and answer.citations == () and answer.categories  # clearly off-topic: the bank's categories
@@ -132,14 +120,14 @@ def test_decline_never_reaches_the_server(server, coach, retriever):
 COVERAGE_TOKENS = 300  # room for the JSON; the noise may still run out of it, which the coach must survive
 
 
-def test_the_server_enforces_the_coverage_schema(server, retriever):
+def test_the_server_enforces_the_coverage_schema(vllm_server, retriever):
     """Plumbing: response_format json_schema reaches vLLM, whose guided decoding keeps the field order and enums."""
     import jiter
 
     from coach.coverage import FIELDS, LEVELS, coverage_schema
     from coach.prompts import answer_messages
 
-    base_url, model = server
+    base_url, model = vllm_server
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
     shown = [retriever.index.sections[h.id] for h in retriever.retrieve(KV_QUESTION).hits[:CONTEXT_SECTIONS]]
     ids = [s.id for s in shown]
@@ -152,10 +140,10 @@ def test_the_server_enforces_the_coverage_schema(server, retriever):
             assert set(data["sections"]) <= set(ids), raw[:300]
 
 
-def test_coverage_answer_end_to_end_streamed(server, retriever):
+def test_coverage_answer_end_to_end_streamed(vllm_server, retriever):
     from coach.answer import StreamRestart
 
-    base_url, model = server
+    base_url, model = vllm_server
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
     coach = Coach(retriever, llm, context_sections=CONTEXT_SECTIONS, context_tokens=2048,
                   answer_tokens=COVERAGE_TOKENS, coverage=True)
@@ -175,14 +163,14 @@ def test_coverage_answer_end_to_end_streamed(server, retriever):
         assert answer.citations[0].id == "Q13"
 
 
-def test_related_material_with_the_real_server(server, retriever):
+def test_related_material_with_the_real_server(vllm_server, retriever):
     """A related retrieval (an answer threshold above the question's P): heading first, then the model's text."""
     from dataclasses import replace
 
     from coach.answer import RELATED_HEAD
     from coach.retrieve import Retriever
 
-    base_url, model = server
+    base_url, model = vllm_server
     related = Retriever(retriever.index, retriever.embedder, retriever.settings,
                         replace(retriever.decline_model, answer_threshold=0.9))
     question = "GRPO 和 PPO 的区别？"
