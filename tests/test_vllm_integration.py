@@ -133,7 +133,10 @@ def test_the_server_enforces_the_coverage_schema(vllm_server, retriever):
     ids = [s.id for s in shown]
     for _ in range(2):
         raw = llm.chat(answer_messages(KV_QUESTION, shown, coverage=True), response_format=coverage_schema(ids))
-        data = jiter.from_json(raw.encode(), partial_mode="trailing-strings")
+        # The tiny model's noise can put a raw control character inside a free-text value (seen once: "\u0000-\u001F
+        # found while parsing a string"), which strict JSON refuses; the structure checked below is unaffected.
+        text = re.sub(r"[\x00-\x1f]", " ", raw)
+        data = jiter.from_json(text.encode(), partial_mode="trailing-strings")
         assert isinstance(data, dict) and list(data) == list(FIELDS[: len(data)]), raw[:300]
         assert data["coverage"] in LEVELS, raw[:300]
         if "not_covered" in data:  # the sections list is complete: every id is one the model was shown
