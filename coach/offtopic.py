@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from .corpus import CorpusError
-from .prompts import language_of
+from .text import language_of
 from .types import Section
 
 OFFTOPIC_GLOB = "*off_topic*.jsonl"

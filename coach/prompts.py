@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .text import language_of  # noqa: F401  (also this module's: the prompts' language)
 from .types import Section
 
 SYSTEM = (
@@ -55,11 +56,6 @@ CONDENSE = (
 )
 
 _TAG = re.compile(r"</?\s*(context|question|history|block|system)[^>]*>", re.IGNORECASE)
-
-
-def language_of(text: str) -> str:
-    """"Chinese" when the text has any CJK ideograph, else "English"."""
-    return "Chinese" if re.search(r"[\u4e00-\u9fff]", text) else "English"
 
 
 def neutralise(text: str) -> str:

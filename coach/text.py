@@ -49,6 +49,11 @@ class QueryError(ValueError):
     """A question that cannot be searched; the message says how to fix it."""
 
 
+def language_of(text: str) -> str:
+    """"Chinese" when the text has any CJK ideograph, else "English": ``"KV Cache 是什么" -> "Chinese"``."""
+    return "Chinese" if re.search(r"[\u4e00-\u9fff]", text) else "English"
+
+
 def normalize(text: str) -> str:
     """NFKC, no zero-width or control characters, whitespace collapsed, lone surrogates replaced."""
     text = text.encode("utf-8", "replace").decode("utf-8")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ..prompts import language_of
+from ..text import language_of
 from ..types import Answer
 
 SECTION_LIMIT = 3000  # characters of one section block's text
