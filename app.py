@@ -6,7 +6,7 @@ Builds the index if it is missing (through coach.pipeline.build_coach), then ser
 The three outcomes look different: an answer streams into the chat with citation cards; related
 material gets its own box and heading (RELATED_HEADING) and its cards are headed as related, not as
 citations; a decline gets the amber box with one-click nearby questions, or the bank's categories
-for a clearly off-topic question.  This file only wires the UI: answering is coach.answer.Coach, grading
+for a clearly off-topic question.  This file only wires the UI: answering is coach.answering.answer.Coach, grading
 coach.grader, question choice and follow-up drills coach.practice, progress per person coach.state.
 The functions above ``build_ui`` turn their records into Markdown and are importable without gradio.
 
@@ -352,7 +352,7 @@ class AppParts:
 
 
 def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
-    from coach.glossary import load_glossary
+    from coach.bank.glossary import load_glossary
     from coach.grader import Grader
     from coach.pipeline import build_coach
     from coach.state import open_progress
@@ -366,7 +366,7 @@ def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
 def build_ui(parts: AppParts, status: list[str]):
     import gradio as gr
 
-    from coach.answer import StreamRestart
+    from coach.answering.answer import StreamRestart
     from coach.grader import confirm
     from coach.practice import pick_question
     from coach.state import ProgressError

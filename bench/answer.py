@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from coach.answer import Coach
+from coach.answering.answer import Coach
 from coach.llm import FakeLLM, OpenAIChatLLM
 from coach.metrics import hit_at_k, percentile
 from coach.pipeline import build_retriever

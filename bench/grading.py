@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from coach.corpus import load_corpus
-from coach.glossary import load_glossary
+from coach.bank.corpus import load_corpus
+from coach.bank.glossary import load_glossary
 from coach.grader import Grader, key_points
 from coach.llm import FakeLLM
 from coach.metrics import percentile

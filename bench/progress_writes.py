@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coach.corpus import load_corpus  # noqa: E402
+from coach.bank.corpus import load_corpus  # noqa: E402
 from coach.state import SQLiteProgress  # noqa: E402
 from tests.servers import start_postgres  # noqa: E402
 

@@ -54,11 +54,11 @@ def _current_rss_mb() -> float:
 
 def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: str) -> dict:
     """Build, load and query one bank; runs in its own process."""
-    from coach.decline import load_decline_model
+    from coach.retrieval.decline import load_decline_model
     from coach.embedders import make_embedder
     from coach.metrics import percentile
     from coach.pipeline import open_settings_index
-    from coach.retrieve import Retriever
+    from coach.retrieval.retrieve import Retriever
     from coach.settings import Settings
     from coach.text import warm_up
     from eval.dataset import load_queries
@@ -81,7 +81,7 @@ def measure(corpus_dir: str, queries_path: str, n_queries: int, embedder_spec: s
         load_s = time.perf_counter() - t
         assert why.startswith("index loaded"), why
         sections = list(index.sections.values())
-    from coach.offtopic import load_offtopic, reference_questions
+    from coach.bank.offtopic import load_offtopic, reference_questions
 
     reference = reference_questions(load_offtopic(corpus_dir), sections)
     t = time.perf_counter()
@@ -108,7 +108,7 @@ def first_build(corpus_dir: str, embedder_spec: str) -> dict:
     """The seed's first build four ways, in one process: the previous design (every text embedded, batches in bank
     order, no cache), today's cold build (batches by length, empty cache), today's first build on a new machine
     (shipped passage vectors), and a rebuild after one section's answer changed (the folder's own cache)."""
-    from coach.corpus import PRIMARY_BANK
+    from coach.bank.corpus import PRIMARY_BANK
     from coach.embedders import make_embedder
     from coach.pipeline import open_settings_index
     from coach.settings import Settings
@@ -161,9 +161,9 @@ class _OneBatchAtATime:
 
 def synthetic_bank(folder: Path, scale: int, seed: int = 0) -> int:
     """Write ~90 * scale sections recombined from the seed's sentences; returns the count."""
-    from coach.corpus import PRIMARY_BANK, load_corpus
-    from coach.glossary import glossary_files
-    from coach.offtopic import offtopic_files
+    from coach.bank.corpus import PRIMARY_BANK, load_corpus
+    from coach.bank.glossary import glossary_files
+    from coach.bank.offtopic import offtopic_files
 
     sections = load_corpus(ROOT / "corpus")
     titles = [s.title for s in sections]

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 
-from .corpus import CorpusError
+from .bank.corpus import CorpusError
 from .embedders import EmbedderError
 from .logs import configure_logging
 from .settings import Settings
@@ -23,8 +23,8 @@ from .text import QueryError
 
 
 def _overlap_report(retriever, corpus_dir) -> str:
-    """The off-topic reference questions a bank may answer after all (coach.offtopic.overlapping_references)."""
-    from .offtopic import OVERLAP_COSINE, load_offtopic, overlapping_references, reference_questions
+    """The off-topic reference questions a bank may answer after all (coach.bank.offtopic.overlapping_references)."""
+    from .bank.offtopic import OVERLAP_COSINE, load_offtopic, overlapping_references, reference_questions
 
     sections = list(retriever.index.sections.values())
     reference = reference_questions(load_offtopic(corpus_dir), sections)
@@ -46,7 +46,7 @@ def _export_anki(settings, args) -> int:
     import re
 
     from .anki import export_weak_deck
-    from .corpus import load_corpus
+    from .bank.corpus import load_corpus
     from .state import ProgressError, open_progress
 
     progress, problem = open_progress(settings.progress_url, settings.data_dir)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     configure_logging(logging.INFO if args.verbose else logging.WARNING)
     try:
         settings = Settings.from_env()
-        from .glossary import load_glossary, unmatched_groups
+        from .bank.glossary import load_glossary, unmatched_groups
         from .pipeline import build_coach, build_retriever
 
         if args.cmd == "export-anki":

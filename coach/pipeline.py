@@ -14,19 +14,19 @@ import logging
 import urllib.parse
 from pathlib import Path
 
-from .chunking import ChunkSettings
-from .corpus import corpus_fingerprint, load_corpus
-from .decline import FEATURES, DeclineModel, calibration_path, load_decline_model
+from .bank.chunking import ChunkSettings
+from .bank.corpus import corpus_fingerprint, load_corpus
+from .retrieval.decline import FEATURES, DeclineModel, calibration_path, load_decline_model
 from .embedders import Embedder, make_embedder
-from .glossary import load_glossary
-from .offtopic import load_offtopic, load_reference_vectors, reference_questions, vectors_key
-from .index import HybridIndex, open_index
-from .rerank import make_reranker
-from .similar import load_similar
-from .retrieve import RetrievalSettings, Retriever
+from .bank.glossary import load_glossary
+from .bank.offtopic import load_offtopic, load_reference_vectors, reference_questions, vectors_key
+from .indexing.index import HybridIndex, open_index
+from .retrieval.rerank import make_reranker
+from .bank.similar import load_similar
+from .retrieval.retrieve import RetrievalSettings, Retriever
 from .settings import Settings
 from .text import warm_up
-from .vector_cache import VectorCache
+from .indexing.vector_cache import VectorCache
 
 VECTORS_FILE = "vectors.npz"  # the index folder's vector cache
 
@@ -62,7 +62,7 @@ def open_settings_index(settings: Settings, embedder: Embedder, rebuild: bool = 
 
 
 def shipped_passages_path(embedder_name: str) -> Path:
-    """Where eval/calibrate.py ships the seed bank's passage vectors (coach.vector_cache): a first build embeds
+    """Where eval/calibrate.py ships the seed bank's passage vectors (coach.indexing.vector_cache): a first build embeds
     only the texts this file lacks."""
     return calibration_path(embedder_name).with_suffix(".passages.npz")
 
@@ -132,7 +132,7 @@ def decline_model_file(path: str) -> tuple[DeclineModel, str]:
 
 def build_coach(settings: Settings, rebuild: bool = False):
     """The configured Coach (extractive when no LLM base URL is set) and its status lines."""
-    from .answer import Coach
+    from .answering.answer import Coach
     from .llm import OpenAIChatLLM
 
     retriever, status = build_retriever(settings, rebuild)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-# What retrieval and answers conclude about a question (coach.decline.DeclineModel.outcome):
+# What retrieval and answers conclude about a question (coach.retrieval.decline.DeclineModel.outcome):
 ANSWER = "answer"  # the bank answers it
 RELATED = "related"  # the bank has material on the topic, but no entry answers this question
 DECLINE = "decline"  # nothing relevant in the bank
@@ -47,8 +47,8 @@ class Chunk:
     start: int  # character offsets of the body part inside Section.body
     end: int
     category: str = ""
-    aliases: tuple[str, ...] = ()  # other names of the terms in the text (coach.glossary)
-    kind: str = "text"  # "text": a piece of the section; "question": one way of asking for it (coach.similar)
+    aliases: tuple[str, ...] = ()  # other names of the terms in the text (coach.bank.glossary)
+    kind: str = "text"  # "text": a piece of the section; "question": one way of asking for it (coach.bank.similar)
 
     @property
     def search_text(self) -> str:
@@ -87,7 +87,7 @@ class Retrieval:
     confidence: float  # calibrated probability that the bank answers the query
     rerank_state: str  # "on (model)" or "off (why)"
     timings_ms: dict = field(default_factory=dict)
-    features: tuple[float, ...] = ()  # the decline signals (coach.decline.FEATURES order)
+    features: tuple[float, ...] = ()  # the decline signals (coach.retrieval.decline.FEATURES order)
     outcome: str = ""  # "answer" | "related" | "decline" (OUTCOMES); empty: taken from ``declined``
 
     def __post_init__(self) -> None:
@@ -124,7 +124,7 @@ class Answer:
     history_trimmed: int = 0  # earlier turns dropped to fit the context
     hits: tuple[Hit, ...] = ()
     outcome: str = ""  # "answer" | "related" | "decline" (OUTCOMES); empty: taken from ``declined``
-    coverage: str = ""  # the LLM's judgement "full" | "partly" | "none" (coach.coverage); "" when none was used
+    coverage: str = ""  # the LLM's judgement "full" | "partly" | "none" (coach.answering.coverage); "" when none was used
     categories: tuple[str, ...] = ()  # the bank's categories, offered instead of titles on a clearly off-topic decline
 
     def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
     python -m eval.calibrate [--queries eval/queries.jsonl] [--min-answered 0.97] [--also FILE]
 
-Computes the decline features (coach.decline) of every calibration query with
+Computes the decline features (coach.retrieval.decline) of every calibration query with
 the configured embedder, and of the off-topic reference questions
 (corpus/off_topic.jsonl, each scored with itself left out of the reference
 set), fits the logistic regression on both (the reference questions as
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.decline import FEATURES, calibration_path, fit_decline_model
-from coach.offtopic import load_offtopic, reference_questions, save_reference_vectors, vectors_key
+from coach.retrieval.decline import FEATURES, calibration_path, fit_decline_model
+from coach.bank.offtopic import load_offtopic, reference_questions, save_reference_vectors, vectors_key
 from coach.pipeline import build_retriever, reference_vectors_path, shipped_passages_path
 from coach.settings import Settings
 from coach.text import QueryError
 from coach.types import ANSWER
-from coach.vector_cache import write_vectors
+from coach.indexing.vector_cache import write_vectors
 
 from .dataset import load_queries
 

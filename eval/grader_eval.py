@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from coach.corpus import load_corpus
-from coach.glossary import load_glossary
+from coach.bank.corpus import load_corpus
+from coach.bank.glossary import load_glossary
 from coach.grader import COVERED, CONTRADICTED, Grader, OfflineParams, key_points
 from coach.settings import Settings
 

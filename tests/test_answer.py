@@ -1,4 +1,4 @@
-"""coach.answer (Coach.ask / ask_stream), coach.citations and coach.prompts over a hand-written bank.
+"""coach.answering.answer (Coach.ask / ask_stream), coach.answering.citations and coach.answering.prompts over a hand-written bank.
 
 The bank below has seven sections whose answers you can check by eye.  Retrieval is real
 (hash embedder + BM25, index built in tmp_path); the only fake is the LLM (FakeLLM, which
@@ -13,13 +13,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from coach.answer import Coach, approx_tokens, prompt_tokens
-from coach.citations import check_citations, parse_citations
-from coach.decline import fit_decline_model
-from coach.followup import contextualize
+from coach.answering.answer import Coach, approx_tokens, prompt_tokens
+from coach.answering.citations import check_citations, parse_citations
+from coach.retrieval.decline import fit_decline_model
+from coach.retrieval.followup import contextualize
 from coach.llm import FakeLLM, LLMBadResponse, LLMConfigError, LLMUnavailable
 from coach.pipeline import build_retriever
-from coach.prompts import CONDENSE, answer_messages, condense_messages, language_of, neutralise
+from coach.answering.prompts import CONDENSE, answer_messages, condense_messages, language_of, neutralise
 from coach.settings import Settings
 from coach.text import QueryError, clean_query
 from coach.types import Answer, Section
@@ -428,7 +428,7 @@ def test_coach_rejects_bad_settings(retriever):
         Coach(retriever, context_sections=0)
 
 
-# -- coach.citations ----------------------------------------------------------------------------------
+# -- coach.answering.citations ----------------------------------------------------------------------------------
 def test_parse_citations_finds_every_marker_form():
     text = "KV 缓存 [Q13]，见 [Q14, J1] 和【I2】、[Q1；Q2] [mybank:Q3] [Q13] 非引用 [note] Q5 [Q]"
     assert parse_citations(text) == ["Q13", "Q14", "J1", "I2", "Q1", "Q2", "mybank:Q3", "Q13"]
@@ -451,7 +451,7 @@ def test_check_citations_with_nothing_allowed_removes_every_marker():
     assert check.kept == () and check.dropped == ("Q1", "I1", "J2") and check.text == " a  b"
 
 
-# -- coach.prompts ------------------------------------------------------------------------------------
+# -- coach.answering.prompts ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("text, expected", [
     ("</question>", "‹/question›"),
     ("<question>", "‹question›"),

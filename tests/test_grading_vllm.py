@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from coach.corpus import load_corpus
+from coach.bank.corpus import load_corpus
 from coach.grader import MISSING, Grader, evidence_in
 from coach.llm import OpenAIChatLLM, json_schema_format, parse_json_reply
 

@@ -1,4 +1,4 @@
-"""coach.index: save/load round trip, and open_index rebuilding stale or corrupt indexes with a reason."""
+"""coach.indexing.index: save/load round trip, and open_index rebuilding stale or corrupt indexes with a reason."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coach.chunking import ChunkSettings
-from coach.corpus import corpus_fingerprint, load_corpus
+from coach.bank.chunking import ChunkSettings
+from coach.bank.corpus import corpus_fingerprint, load_corpus
 from coach.embedders import HashEmbedder
-from coach.index import FILES, CorruptIndex, IndexProblem, StaleIndex, build_index, load_index, open_index
+from coach.indexing.index import FILES, CorruptIndex, IndexProblem, StaleIndex, build_index, load_index, open_index
 from coach.text import tokenize
 
 BANK = """\
@@ -207,10 +207,10 @@ def test_build_rejects_an_embedder_of_the_wrong_shape(bank):
 
 
 def test_stale_when_the_tokenizer_lexicon_changes(saved, monkeypatch):
-    import coach.index
+    import coach.indexing.index
 
     folder, sections, emb, fp = saved
-    monkeypatch.setattr(coach.index, "TOKENIZER_ID", "jieba+another-lexicon")
+    monkeypatch.setattr(coach.indexing.index, "TOKENIZER_ID", "jieba+another-lexicon")
     with pytest.raises(StaleIndex, match="index tokenizer is 'jieba\\+"):
         load_index(folder, sections, emb, fp)
     index, why = open_index(folder, sections, emb, fp)

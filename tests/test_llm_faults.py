@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from coach.answer import Coach
-from coach.citations import parse_citations
+from coach.answering.answer import Coach
+from coach.answering.citations import parse_citations
 from coach.llm import FakeLLM, LLMBadResponse, LLMConfigError, LLMUnavailable, OpenAIChatLLM
 from coach.pipeline import build_retriever
 from coach.settings import Settings

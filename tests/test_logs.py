@@ -10,7 +10,7 @@ import logging
 from coach.logs import configure_logging
 configure_logging(logging.INFO)
 import faiss
-logging.getLogger("coach.index").info("index loaded")
+logging.getLogger("coach.indexing.index").info("index loaded")
 """
 
 

@@ -2,7 +2,7 @@
 
 Same hand-written bank and real retrieval as tests/test_answer.py (hash embedder + BM25, index in
 tmp_path, a decline model fitted on its hand-made queries).  "related" comes from that decline model
-with an ``answer_threshold`` (coach.decline.DeclineModel.outcome): at 1.0 every question it does
+with an ``answer_threshold`` (coach.retrieval.decline.DeclineModel.outcome): at 1.0 every question it does
 not decline is related; the shipped calibration has no answer threshold yet.  The only fake is the
 LLM (FakeLLM), which streams a reply word by word, so a JSON reply arrives in pieces as from vLLM.
 """
@@ -16,12 +16,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from coach.answer import RELATED_HEAD, RESTART, Coach, StreamRestart, bank_categories
-from coach.coverage import (CoverageError, CoverageStream, check_coverage, coverage_schema)
-from coach.decline import fit_decline_model
+from coach.answering.answer import RELATED_HEAD, RESTART, Coach, StreamRestart, bank_categories
+from coach.answering.coverage import (CoverageError, CoverageStream, check_coverage, coverage_schema)
+from coach.retrieval.decline import fit_decline_model
 from coach.llm import FakeLLM, LLMUnavailable
 from coach.pipeline import build_retriever
-from coach.prompts import RELATED, language_of
+from coach.answering.prompts import RELATED, language_of
 from coach.settings import Settings
 from coach.text import QueryError
 from coach.types import Answer
@@ -57,7 +57,7 @@ def declining(tmp_path_factory):
 @pytest.fixture(scope="module")
 def related(declining):
     """The same retriever and decline model, with every question it does not decline marked related."""
-    from coach.retrieve import Retriever
+    from coach.retrieval.retrieve import Retriever
 
     model = replace(declining.decline_model, answer_threshold=1.0)
     return Retriever(declining.index, declining.embedder, declining.settings, model)
@@ -77,7 +77,7 @@ def after_restart(pieces: list[str]) -> str:
 
 # -- the decline model's three-way split -----------------------------------------------------------
 def test_answer_threshold_splits_answer_related_and_decline(declining):
-    from coach.retrieve import Retriever
+    from coach.retrieval.retrieve import Retriever
 
     p_kv = declining.retrieve(KV_QUESTION).confidence
     p_lora = declining.retrieve("LoRA 是怎么做的？").confidence
@@ -233,7 +233,7 @@ def test_coverage_with_the_server_down_is_the_offline_answer(declining):
     assert any("unreachable" in n and "reference answer" in n for n in answer.notices)
 
 
-# -- coach.coverage on its own ----------------------------------------------------------------------------
+# -- coach.answering.coverage on its own ----------------------------------------------------------------------------
 def test_coverage_stream_hands_out_the_answer_only_after_the_judgement():
     stream = CoverageStream(["Q1"])
     reply = judged("partly", ["Q1"], "第一句 [Q1]。第二句。", "别的")

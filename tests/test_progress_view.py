@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from coach.corpus import parse_bank
+from coach.bank.corpus import parse_bank
 from coach.state import MemoryProgress, Review, ScheduleEntry, SQLiteProgress
 from coach.state.report import DAY_S, day_start, due_forecast, mastery_series, summary
 
@@ -117,7 +117,7 @@ def test_anki_deck_has_the_weak_questions_with_reference_answers(tmp_path):
 
 def test_cli_export_anki(tmp_path, monkeypatch, capsys):
     from coach.cli import main
-    from coach.corpus import load_corpus
+    from coach.bank.corpus import load_corpus
     from coach.settings import ROOT
 
     bank = {s.id: s for s in load_corpus(ROOT / "corpus")}

@@ -1,4 +1,4 @@
-"""coach.rerank.CrossEncoderReranker with a tiny random-weight BERT cross-encoder built on the spot.
+"""coach.retrieval.rerank.CrossEncoderReranker with a tiny random-weight BERT cross-encoder built on the spot.
 
 No download: a 2-layer BertForSequenceClassification (hidden 32) and a WordPiece
 tokenizer trained on a few lines are saved into a temp folder once per session.
@@ -12,11 +12,11 @@ import os
 
 import pytest
 
-from coach.corpus import load_corpus
+from coach.bank.corpus import load_corpus
 from coach.embedders import HashEmbedder
-from coach.index import build_index
-from coach.rerank import CrossEncoderReranker, make_reranker
-from coach.retrieve import Retriever
+from coach.indexing.index import build_index
+from coach.retrieval.rerank import CrossEncoderReranker, make_reranker
+from coach.retrieval.retrieve import Retriever
 
 pytestmark = pytest.mark.integration
 

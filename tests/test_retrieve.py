@@ -1,4 +1,4 @@
-"""coach.retrieve on a five-question bank with the deterministic HashEmbedder.
+"""coach.retrieval.retrieve on a five-question bank with the deterministic HashEmbedder.
 
 The bank's topics are disjoint (KV cache, warmup, LoRA, BM25, vector search), so
 which section a query must find can be read off by eye.  Only Q4 mentions 缺点,
@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coach.corpus import corpus_fingerprint, load_corpus
-from coach.decline import NEVER_DECLINE, fit_decline_model
+from coach.bank.corpus import corpus_fingerprint, load_corpus
+from coach.retrieval.decline import NEVER_DECLINE, fit_decline_model
 from coach.embedders import HashEmbedder
-from coach.followup import contextualize, is_elliptical
-from coach.index import build_index
-from coach.rerank import OverlapReranker, make_reranker
-from coach.retrieve import RetrievalSettings, Retriever
+from coach.retrieval.followup import contextualize, is_elliptical
+from coach.indexing.index import build_index
+from coach.retrieval.rerank import OverlapReranker, make_reranker
+from coach.retrieval.retrieve import RetrievalSettings, Retriever
 from coach.text import QueryError
 from eval.calibrate import features_of
 from eval.dataset import LabelledQuery
@@ -244,7 +244,7 @@ def test_on_topic_query_is_answered(retriever, decline_model, query, expected):
 def test_decline_model_probability_and_threshold_by_hand():
     import math
 
-    from coach.decline import DeclineModel
+    from coach.retrieval.decline import DeclineModel
 
     # z = intercept + coef * (f - mean) / scale = 0 + 2 * (3 - 1) / 4 = 1 -> p = 1 / (1 + e^-1)
     model = DeclineModel("x", (1.0,), (4.0,), (2.0,), 0.0, 0.5)

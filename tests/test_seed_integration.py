@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from coach.corpus import PRIMARY_BANK, corpus_fingerprint, load_corpus
-from coach.decline import load_decline_model
-from coach.index import open_index
-from coach.retrieve import Retriever
+from coach.bank.corpus import PRIMARY_BANK, corpus_fingerprint, load_corpus
+from coach.retrieval.decline import load_decline_model
+from coach.indexing.index import open_index
+from coach.retrieval.retrieve import Retriever
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
-"""coach.similar and the question signals: similar questions are searched like titles, never cited, named in
-errors by file and line; the answer threshold of the three outcomes (coach.decline) worked out by hand."""
+"""coach.bank.similar and the question signals: similar questions are searched like titles, never cited, named in
+errors by file and line; the answer threshold of the three outcomes (coach.retrieval.decline) worked out by hand."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from coach.corpus import CorpusError, corpus_fingerprint, load_corpus
-from coach.decline import FEATURES, QUESTION_FEATURES, DeclineModel, fit_decline_model, question_signals
+from coach.bank.corpus import CorpusError, corpus_fingerprint, load_corpus
+from coach.retrieval.decline import FEATURES, QUESTION_FEATURES, DeclineModel, fit_decline_model, question_signals
 from coach.embedders import HashEmbedder
-from coach.index import open_index
-from coach.retrieve import Retriever
-from coach.similar import load_similar, parse_similar
+from coach.indexing.index import open_index
+from coach.retrieval.retrieve import Retriever
+from coach.bank.similar import load_similar, parse_similar
 from coach.types import ANSWER, DECLINE, RELATED, Answer, Retrieval
 
 BANK = """\

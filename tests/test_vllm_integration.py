@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coach.answer import Coach
-from coach.citations import parse_citations
+from coach.answering.answer import Coach
+from coach.answering.citations import parse_citations
 from coach.llm import OpenAIChatLLM
 from coach.pipeline import build_retriever
 from coach.settings import Settings
@@ -116,7 +116,7 @@ def test_decline_never_reaches_the_server(vllm_server, coach, retriever):
     assert dead.ask("怎么做红烧肉？").notices == ()
 
 
-# -- the coverage judgement as structured output (coach.coverage) -------------------------------------------
+# -- the coverage judgement as structured output (coach.answering.coverage) -------------------------------------------
 COVERAGE_TOKENS = 300  # room for the JSON; the noise may still run out of it, which the coach must survive
 
 
@@ -124,8 +124,8 @@ def test_the_server_enforces_the_coverage_schema(vllm_server, retriever):
     """Plumbing: response_format json_schema reaches vLLM, whose guided decoding keeps the field order and enums."""
     import jiter
 
-    from coach.coverage import FIELDS, LEVELS, coverage_schema
-    from coach.prompts import answer_messages
+    from coach.answering.coverage import FIELDS, LEVELS, coverage_schema
+    from coach.answering.prompts import answer_messages
 
     base_url, model = vllm_server
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
@@ -144,7 +144,7 @@ def test_the_server_enforces_the_coverage_schema(vllm_server, retriever):
 
 
 def test_coverage_answer_end_to_end_streamed(vllm_server, retriever):
-    from coach.answer import StreamRestart
+    from coach.answering.answer import StreamRestart
 
     base_url, model = vllm_server
     llm = OpenAIChatLLM(base_url, model, timeout=60, max_tokens=COVERAGE_TOKENS, temperature=0.7)
@@ -170,8 +170,8 @@ def test_related_material_with_the_real_server(vllm_server, retriever):
     """A related retrieval (an answer threshold above the question's P): heading first, then the model's text."""
     from dataclasses import replace
 
-    from coach.answer import RELATED_HEAD
-    from coach.retrieve import Retriever
+    from coach.answering.answer import RELATED_HEAD
+    from coach.retrieval.retrieve import Retriever
 
     base_url, model = vllm_server
     related = Retriever(retriever.index, retriever.embedder, retriever.settings,

@@ -5,7 +5,7 @@
     grade.points   # (PointVerdict(point, "covered" | "partial" | "contradicted" | "missing", evidence), ...)
 
 Modules, in data-flow order (each imports only those before it, plus coach.text,
-coach.glossary, coach.llm, coach.prompts and coach.types):
+coach.bank.glossary, coach.llm, coach.answering.prompts and coach.types):
 
 - keypoints.py  the reference's key points (pinned for the seed bank) and the answer's clauses
 - verdicts.py   PointVerdict, Grade, the evidence check, the score, the candidate's confirmation

@@ -33,7 +33,7 @@ _LATIN = re.compile(r"[A-Za-z]")
 class Grader:
     """``Grader(embedder, llm=None, glossary=(), params=None).grade(section, answer) -> Grade``.
 
-    ``glossary``: the bank's groups of names (coach.glossary.load_glossary(...).groups), added to
+    ``glossary``: the bank's groups of names (coach.bank.glossary.load_glossary(...).groups), added to
     the grader's own lexicon for cross-lingual matching.  ``embedder`` is kept for the interface
     and for experiments; the offline judge does not use it (see offline.py).
     """

@@ -47,7 +47,7 @@ class Concept:
 
 
 def load_lexicon(path: Path = LEXICON) -> list[tuple[str, ...]]:
-    from ..glossary import parse_glossary
+    from ..bank.glossary import parse_glossary
 
     return parse_glossary(path.read_text(encoding="utf-8"), str(path))
 
@@ -154,7 +154,7 @@ def default_groups() -> tuple[tuple[str, ...], ...]:
 
 def glossary_groups(corpus_dir) -> tuple[tuple[str, ...], ...]:
     """The bank's glossary groups, or none if the folder has no glossary."""
-    from ..glossary import load_glossary
+    from ..bank.glossary import load_glossary
 
     return load_glossary(corpus_dir).groups
 

@@ -56,7 +56,7 @@ def main(argv=None, env=None) -> int:
         client = WebClient(token=token, base_url=base_url.rstrip("/") + "/")
         verify_token(client)  # fail fast, before loading the index
 
-        from ..glossary import load_glossary
+        from ..bank.glossary import load_glossary
         from ..grading import Grader
         from ..pipeline import build_coach
         from ..settings import Settings

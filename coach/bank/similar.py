@@ -10,9 +10,9 @@ another question far better than a reference answer::
 written blind from the bank, never from an eval file); every ``*similar_questions*.jsonl`` in the
 corpus folder is read, so a bank of your own can bring its own.  Ids are the sections' ids
 (``mybank:Q3`` for another bank).  Each question becomes a chunk of kind "question" of its section
-(coach.chunking.question_chunks): BM25 and the embedder search it like the title, it is never
+(coach.bank.chunking.question_chunks): BM25 and the embedder search it like the title, it is never
 shown or cited (citations quote the section's text), and the best question's cosine is a decline
-signal (coach.decline: ``question_match``).
+signal (coach.retrieval.decline: ``question_match``).
 
 A line that is not JSON, lacks ``id``/``questions``, or names a section no bank has raises
 CorpusError naming the file and line.

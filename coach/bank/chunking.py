@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .glossary import Glossary
-from .types import Chunk, Section
+from ..types import Chunk, Section
 
 SEPARATORS = ["\n```", "\n\n", "\n", "。", "！", "？", "；", "! ", "? ", "; ", ". ", "，", ", ", " ", ""]
 
@@ -60,7 +60,7 @@ def chunk_sections(sections: list[Section], settings: ChunkSettings = ChunkSetti
 
 
 def question_chunks(sections: list[Section], similar: Mapping[str, Sequence[str]]) -> list[Chunk]:
-    """One chunk of kind "question" per similar question (coach.similar), in section order:
+    """One chunk of kind "question" per similar question (coach.bank.similar), in section order:
     ``{"Q13": ["KV cache 干嘛用的"]} -> [Chunk("Q13", "KV Cache 原理？", "KV cache 干嘛用的", 0, 0, ..., kind="question")]``."""
     return [Chunk(sec.id, sec.title, q, 0, 0, sec.category, kind="question")
             for sec in sections for q in similar.get(sec.id, ())]

@@ -5,7 +5,7 @@
 
 Steps: clean -> trim history to the context budget (oldest first) -> standalone
 query (LLM condense prompt, else the deterministic rewrite) -> retrieve -> one
-of three outcomes (``Retrieval.outcome``, coach.decline):
+of three outcomes (``Retrieval.outcome``, coach.retrieval.decline):
 
 - ``decline``: without calling the LLM, a decline in the user's language with
   nearby bank titles to try; a *clearly off-topic* question (``clearly_off_topic``:
@@ -19,7 +19,7 @@ of three outcomes (``Retrieval.outcome``, coach.decline):
   sections are attached and the answer says so.
 
 With ``coverage=True`` (pipeline: Settings.llm_coverage, on by default) the LLM's
-answer call returns the coverage judgement as JSON (coach.coverage): "none" turns
+answer call returns the coverage judgement as JSON (coach.answering.coverage): "none" turns
 the answer into ``related``, "partly" answers the covered part after a line saying
 what the bank does not cover.  The model can only lower the outcome, never raise a
 related or declined one.  The reply streams: the judgement is the first field, so
@@ -40,11 +40,11 @@ from typing import Iterator, Sequence
 
 from .citations import check_citations
 from .coverage import NONE, PARTLY, CoverageError, CoverageStream, coverage_schema
-from .llm import LLM, LLMConfigError, LLMError, LLMUnavailable
+from ..llm import LLM, LLMConfigError, LLMError, LLMUnavailable
 from .prompts import answer_messages, condense_messages, language_of, related_messages
-from .retrieve import Retriever
-from .text import QueryError, clean_query
-from .types import ANSWER, DECLINE, RELATED, Answer, Citation, Retrieval, Section
+from ..retrieval.retrieve import Retriever
+from ..text import QueryError, clean_query
+from ..types import ANSWER, DECLINE, RELATED, Answer, Citation, Retrieval, Section
 
 # An unfinished citation marker at the end of the stream: a bracket followed only by characters a
 # marker can hold (ids, separators, spaces), of any length, so that "[Q1, Q2, ..., Q99" is held back
@@ -235,7 +235,7 @@ class Coach:
                                partial=error is not None, outcome=RELATED if head else ANSWER)
 
     def _llm_judged(self, query, sections, shown, messages, base, notices, retrieval, timings, t0):
-        """The answer with the model's coverage judgement (coach.coverage); "none" -> outcome "related"."""
+        """The answer with the model's coverage judgement (coach.answering.coverage); "none" -> outcome "related"."""
         allowed = [s.id for s in shown]
         reply, scrub = CoverageStream(allowed), _Scrubber(set(allowed))
         head, streamed, failure = None, False, None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from .text import normalize, tokenize
+from ..text import normalize, tokenize
 
 _REFERS_BACK = re.compile(
     r"(它|它们|这个|那个|这种|那种|这些|那些|其(?![他它实中次余])|该方法|上面|上述|刚才|前者|后者|这样|那样|为啥|类似|相似|替代|还有哪些|那么|^那|^这|^还有|^另外|^再|呢[？?]?$)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol, Sequence
 
-from .text import tokenize
+from ..text import tokenize
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Features of one query (pure function ``decline_features``):
 - ``known_share``   share of query tokens that occur anywhere in the bank
 - ``agree``         1.0 when the dense winner is in BM25's top 3, else 0.0
 - ``offtopic_margin`` the best cosine minus the best cosine to the off-topic reference
-                    questions (coach.offtopic); NaN without them, which the model
+                    questions (coach.bank.offtopic); NaN without them, which the model
                     treats as neutral
 - ``rare_unknown``  how common, in general text, the rarest query word is that the bank
                     never uses (wordfreq's Zipf scale; 8.0 when every word occurs in
@@ -46,10 +46,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Container, Mapping, Sequence
 
-from .text import is_coined, word_zipf
-from .types import ANSWER, DECLINE, RELATED
+from ..text import is_coined, word_zipf
+from ..types import ANSWER, DECLINE, RELATED
 
-# Signals from the sections' similar questions (coach.similar) and the top section's words; they tell "the bank
+# Signals from the sections' similar questions (coach.bank.similar) and the top section's words; they tell "the bank
 # answers this" from "the bank has this topic but answers something else" (real questions, calib split, ROC-AUC of
 # answerable vs not: question_max 0.83, question_top 0.83, top_coverage 0.77, question_gap 0.77, against 0.82 for
 # the calibrated confidence on the first ten signals; together, cross-validated: eval/README.md).
@@ -59,7 +59,7 @@ QUESTION_FEATURES = ("question_max", "question_top", "question_gap", "question_o
 FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
             "followup_new_term", "followup_coined", *QUESTION_FEATURES)
 ALL_KNOWN = 8.0  # rare_unknown when every query word occurs in the bank (above any word's Zipf value)
-CALIBRATION_DIR = Path(__file__).with_name("calibration")
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "calibration"  # coach/calibration
 
 
 def decline_features(

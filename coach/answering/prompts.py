@@ -1,7 +1,7 @@
 """Prompt text: the answer prompt with numbered, id-labelled context blocks, and the condense prompt.
 
 Three answer prompts share the blocks: plain text (``answer_messages``), the same with the coverage
-judgement as JSON (``coverage=True``, coach.coverage), and the related-material prompt
+judgement as JSON (``coverage=True``, coach.answering.coverage), and the related-material prompt
 (``related_messages``: the bank does not answer the question; say only what the sections cover).
 
 User text and bank text sit inside explicit tags (``<question>``, ``<context>``,
@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from .text import language_of  # noqa: F401  (also this module's: the prompts' language)
-from .types import Section
+from ..text import language_of  # noqa: F401  (also this module's: the prompts' language)
+from ..types import Section
 
 SYSTEM = (
     "You are Interview Coach, helping a candidate prepare for LLM engineering interviews.\n"
@@ -70,7 +70,7 @@ def context_block(n: int, section: Section) -> str:
 def answer_messages(question: str, sections: Sequence[Section], history: Sequence[tuple[str, str]] = (),
                     coverage: bool = False) -> list[dict]:
     """System + earlier turns (as data) + the question with its context blocks; ``coverage``: ask for the
-    JSON coverage judgement (coach.coverage) around the answer."""
+    JSON coverage judgement (coach.answering.coverage) around the answer."""
     system = SYSTEM.format(language=language_of(question)) + (COVERAGE if coverage else "")
     return _with_context(system, question, sections, history)
 

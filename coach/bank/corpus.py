@@ -23,7 +23,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from .types import Section
+from ..types import Section
 
 PRIMARY_BANK = "llm_interview_qa.md"
 

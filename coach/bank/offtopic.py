@@ -7,7 +7,7 @@ answer (everyday life, general software, and machine-learning topics outside
 the bank: CNNs, GANs, boosting, ...) gives the comparison that does: a query
 closer to one of these than to any section is probably out of scope.  The
 decline model uses ``dense_top - offtopic_top`` as one of its signals
-(coach.decline), and the questions double as negatives when it is fitted.
+(coach.retrieval.decline), and the questions double as negatives when it is fitted.
 
 Only the questions in the bank's own language serve as the reference: the
 bank is Chinese, and an English query is always closer to English reference
@@ -44,8 +44,8 @@ from typing import Sequence
 import numpy as np
 
 from .corpus import CorpusError
-from .text import language_of
-from .types import Section
+from ..text import language_of
+from ..types import Section
 
 OFFTOPIC_GLOB = "*off_topic*.jsonl"
 log = logging.getLogger(__name__)

@@ -18,13 +18,13 @@ from typing import Sequence
 import numpy as np
 
 from .decline import NEVER_DECLINE, DeclineModel, decline_features, known_share, question_signals
-from .embedders import Embedder
+from ..embedders import Embedder
 from .followup import contextualize
 from .fusion import rrf, weighted
-from .index import HybridIndex
+from ..indexing.index import HybridIndex
 from .rerank import Reranker
-from .text import MAX_QUERY_CHARS, clean_query, name_tokens, tokenize
-from .types import DECLINE, Hit, Retrieval
+from ..text import MAX_QUERY_CHARS, clean_query, name_tokens, tokenize
+from ..types import DECLINE, Hit, Retrieval
 
 MODES = ("bm25", "dense", "hybrid")
 

@@ -6,9 +6,9 @@ Saved in ``index/`` as five files::
     chunks.jsonl   one Chunk per line (section id, title, text, offsets, glossary aliases, kind: text or question)
     tokens.json    the BM25 token lists (BM25Okapi is rebuilt from them in ms)
     dense.faiss    faiss.IndexFlatIP over the normalised chunk embeddings
-    offtopic.npy   query embeddings of the off-topic reference questions (coach.offtopic)
+    offtopic.npy   query embeddings of the off-topic reference questions (coach.bank.offtopic)
 
-and beside them ``vectors.npz``, the vector cache (coach.vector_cache) that lets a rebuild
+and beside them ``vectors.npz``, the vector cache (coach.indexing.vector_cache) that lets a rebuild
 after a bank change embed only the texts it has not embedded before; it is not part of
 the index (losing it costs time only).
 
@@ -32,11 +32,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .chunking import SEPARATORS, ChunkSettings, chunk_sections, question_chunks
-from .embedders import Embedder
-from .glossary import Glossary
-from .text import TOKENIZER_ID, latin_words, tokenize
-from .types import Chunk, Section
+from ..bank.chunking import SEPARATORS, ChunkSettings, chunk_sections, question_chunks
+from ..embedders import Embedder
+from ..bank.glossary import Glossary
+from ..text import TOKENIZER_ID, latin_words, tokenize
+from ..types import Chunk, Section
 from .vector_cache import VectorCache, text_key
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class HybridIndex:
     dim: int
     fingerprint: str
     chunk_settings: ChunkSettings
-    offtopic: np.ndarray | None = None  # query vectors of the off-topic reference questions (coach.offtopic)
+    offtopic: np.ndarray | None = None  # query vectors of the off-topic reference questions (coach.bank.offtopic)
 
     def __post_init__(self) -> None:
         if self.offtopic is None:
@@ -115,7 +115,7 @@ class HybridIndex:
         return score
 
     def passage_vectors(self) -> dict[str, np.ndarray]:
-        """The embedded search texts' vectors by cache key (coach.vector_cache): what a shipped cache holds."""
+        """The embedded search texts' vectors by cache key (coach.indexing.vector_cache): what a shipped cache holds."""
         vectors = self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
         return {text_key(c.search_text): v for c, v in zip(self.chunks, vectors)}
 
@@ -158,7 +158,7 @@ def build_index(
 ) -> HybridIndex:
     """Chunk (with the glossary's aliases), add the sections' similar questions as question chunks, tokenize and
     embed them all, and embed the off-topic questions (or take ``offtopic_vectors``, their vectors from this
-    embedder, when given: coach.offtopic).  With a ``vector_cache``, only texts it does not hold are embedded."""
+    embedder, when given: coach.bank.offtopic).  With a ``vector_cache``, only texts it does not hold are embedded."""
     import faiss
 
     chunks = chunk_sections(sections, settings, glossary) + question_chunks(sections, similar or {})
