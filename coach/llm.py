@@ -24,6 +24,16 @@ import time
 from typing import Iterator, Protocol, Sequence
 
 
+# Every tag a prompt of this project delimits data with (answers: context, question, history, block, system;
+# the grading judge: answer).
+_DATA_TAG = re.compile(r"</?\s*(context|question|history|block|system|answer)[^>]*>", re.IGNORECASE)
+
+
+def neutralise(text: str) -> str:
+    """Make the prompts' delimiter tags inert inside user-supplied text: ``</answer>`` -> ``‹/answer›``."""
+    return _DATA_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
 class LLMError(RuntimeError):
     """Base of every LLM failure the coach recovers from."""
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..llm import LLMError, json_schema_format, parse_json_reply
-from ..answering.prompts import neutralise
+from ..llm import neutralise
 from ..types import Section
 from .terms import Concepts
 from .verdicts import MISSING, VERDICTS, PointVerdict, check_evidence
