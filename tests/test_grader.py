@@ -15,7 +15,7 @@ from coach.glossary import load_glossary
 from coach.grader import (CONTRADICTED, COVERED, MAX_ANSWER_CHARS, MISSING, PARTIAL, Grade, Grader, KeyPoint,
                           OfflineParams, PointVerdict, check_evidence, clauses, confirm, evidence_in, key_points,
                           score_of)
-from coach.grading.cues import antonym, negated_at, swapped
+from coach.grading.cues import antonym, negated_at, negations, swapped
 from coach.grading.llm_judge import schema
 from coach.embedders import HashEmbedder
 from coach.llm import FakeLLM, LLMBadResponse, LLMUnavailable, json_schema_format, parse_json_reply
@@ -140,6 +140,14 @@ def test_negation_before_a_matched_term_contradicts(grader):
     assert grade.contradicted == ("推理时缓存历史 K/V",) and grade.score == 0.0
     assert "推理时缓存历史 K/V" in grade.missed  # counted as missed, shown as wrong
     assert negated_at("不缓存", 1) == "不" and negated_at("不同的缓存", 3) == ""  # 不同 is not a negation
+
+
+def test_words_that_only_hold_a_negation_character_do_not_negate(grader):
+    # A-not-A questions ask (准不准, 要不要, 有没有); 特别/分别/无穷 hold 别/无 without negating
+    assert [negations(t) for t in ("排得准不准", "要不要合并", "有没有缓存", "特别有用", "分别加载", "负无穷")] == [0] * 6
+    assert negations("不缓存") == 1 and negations("没有缓存") == 1
+    grade = grader.grade(KV, "推理时分别缓存历史的 K 和 V。")  # 别 right before 缓存
+    assert grade.points[0].verdict == COVERED
 
 
 def test_antonym_pair_contradicts(grader):

@@ -23,7 +23,11 @@ from typing import Sequence
 # Words that contain a negation character but do not negate.
 _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "不只", "非常", "无论", "不管", "不久", "不错", "毫无疑问",
                  "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限", "差不多", "差不太多",
-                 "不一样", "无关紧要")
+                 "不一样", "无关紧要",
+                 # general Chinese words that hold 别/无/非/不/没 without negating (hand-listed from common usage):
+                 "特别", "分别", "区别", "差别", "类别", "级别", "个别", "识别", "辨别", "判别", "鉴别", "甄别", "告别",
+                 "别的", "无穷", "无数", "除非", "莫非", "无非", "非得", "不得不", "不但", "不论", "不妨", "有无",
+                 "是非", "淹没", "埋没", "不外乎")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
@@ -54,9 +58,14 @@ _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|wo
 _FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reverse=True)))
 
 
+# An A-not-A question ("准不准", "要不要", "对不对", "有没有", "可以不可以") asks; it does not negate.
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff]{1,2})[不没]\1")
+
+
 @lru_cache(maxsize=4096)
 def mask_fixed(text: str) -> str:
-    """``text`` with the words of _NOT_NEGATION blanked (same length, so offsets stay valid)."""
+    """``text`` with the words of _NOT_NEGATION and A-not-A questions blanked (same length, offsets stay valid)."""
+    text = _A_NOT_A.sub(lambda m: "□" * len(m.group(0)), text)
     return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
 
