@@ -15,7 +15,7 @@ from coach.glossary import load_glossary
 from coach.grader import (CONTRADICTED, COVERED, MAX_ANSWER_CHARS, MISSING, PARTIAL, Grade, Grader, KeyPoint,
                           OfflineParams, PointVerdict, check_evidence, clauses, confirm, evidence_in, key_points,
                           score_of)
-from coach.grading.cues import antonym, negated_at, negations, swapped
+from coach.grading.cues import antonym, negated_at, negations, scoped_negations, swapped
 from coach.grading.llm_judge import schema
 from coach.embedders import HashEmbedder
 from coach.llm import FakeLLM, LLMBadResponse, LLMUnavailable, json_schema_format, parse_json_reply
@@ -148,6 +148,19 @@ def test_words_that_only_hold_a_negation_character_do_not_negate(grader):
     assert negations("不缓存") == 1 and negations("没有缓存") == 1
     grade = grader.grade(KV, "推理时分别缓存历史的 K 和 V。")  # 别 right before 缓存
     assert grade.points[0].verdict == COVERED
+
+
+def test_a_negation_reaches_only_the_terms_near_it_and_runs_over_a_coordination(grader):
+    # "without retraining" is 12 units (2 per English word) after AQLM: beyond SCOPE, it negates retraining
+    assert scoped_negations("AWQ quantize weights to INT8 or INT4 without retraining", [(0, 3)]) == 0
+    assert scoped_negations("显存拷贝基本没影响", [(0, 4)]) == 1  # right after the term: it does
+    ptq = Section("Q66", "PTQ？", "E. 压缩", "GPTQ/AWQ/AQLM；需校准集。", "bank.md", 1)
+    far = grader.grade(ptq, "Methods like GPTQ, AWQ and AQLM quantize weights to INT8 or INT4 without retraining.")
+    assert far.points[0].verdict == COVERED
+    # 无需 in the point reaches 在线 RL through 与; the answer's two "no"s are one negation, not two
+    dpo = Section("J3", "DPO 与 PPO？", "J. 对比", "DPO 无需 RM 与在线 RL；PPO 可控性强。", "bank.md", 1)
+    assert grader.grade(dpo, "DPO needs no reward model and no online RL.").points[0].verdict == COVERED
+    assert grader.grade(dpo, "DPO needs a reward model and online RL.").points[0].verdict == CONTRADICTED
 
 
 def test_antonym_pair_contradicts(grader):

@@ -32,7 +32,7 @@ _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "�
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
-                     r"instead of)\b|n't\b", re.I)
+                     r"instead of|avoid|avoids|avoided|avoiding)\b|n't\b", re.I)  # avoid: as 避免 above
 GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
 
 # Pairs of opposite claims, written from the field's usual contrasts (not from any eval answer).
@@ -86,16 +86,67 @@ def negated_at(text: str, start: int) -> str:
     return ""
 
 
+_CLAUSE_END = re.compile(r"[，,；;。！？!?：:\n]|\.(?=\s)")
+
+
+def _negated_before(text: str, start: int) -> bool:
+    """A negation anywhere between the start of ``start``'s clause and ``start`` (within SCOPE units)."""
+    head = mask_fixed(text)[:start]
+    ends = list(_CLAUSE_END.finditer(head))
+    head = head[ends[-1].end():] if ends else head
+    for m in list(_NEG_CJK.finditer(head)) + list(_NEG_EN.finditer(head)):
+        if _units(head[m.end():]) <= SCOPE:
+            return True
+    return False
+
+
 def negations(text: str) -> int:
     """How many negation words ``text`` has, fixed words like 不同 left out."""
     masked = mask_fixed(text)
     return len(_NEG_CJK.findall(masked)) + len(_NEG_EN.findall(masked))
 
 
-def polarity_flip(point: str, clause: str) -> str:
-    """The clause negates (an odd number of times more or fewer than the point): "X 基本没影响" for "减少 X"."""
-    n_point, n_clause = negations(point), negations(clause)
-    if n_point % 2 != n_clause % 2:
+SCOPE = 8  # units (a CJK character or a Latin word) around a matched term that a negation can reach
+_UNIT = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+")
+
+
+def _units(text: str) -> int:
+    """How far apart two places are: a CJK character is one unit, a Latin word two (about a Chinese word)."""
+    return sum(1 if "\u4e00" <= u[0] <= "\u9fff" else 2 for u in _UNIT.findall(text))
+
+
+def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
+                     skip: Sequence[tuple[int, int]] = ()) -> int:
+    """The negations of ``text`` within SCOPE units of one of the ``spans`` (matched terms), if any are given,
+    and not inside a ``skip`` span: "without retraining" at the far end of "AWQ ... to INT4 without retraining"
+    does not negate AWQ, and a matched name that holds a negation its counterpart lacks ("不用等一整批" for
+    连续批处理) is the name, not a negation of it."""
+    if not spans:
+        return negations(text)
+    masked = mask_fixed(text)
+    n = 0
+    for m in list(_NEG_CJK.finditer(masked)) + list(_NEG_EN.finditer(masked)):
+        if any(a <= m.start() < b for a, b in skip):
+            continue
+        near = any(_units(masked[m.end():a]) <= SCOPE if m.end() <= a else _units(masked[b:m.start()]) <= SCOPE
+                   for a, b in spans)
+        n += near
+    return n
+
+
+def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]] = (),
+                  clause_spans: Sequence[tuple[int, int]] = ()) -> str:
+    """The clause negates and the point does not, or the reverse: "X 基本没影响" for "减少 X".
+
+    With the matched terms' spans (``point_spans[i]`` and ``clause_spans[i]`` one concept's places), only
+    negations near them count, and a name whose negations differ from its counterpart's is skipped."""
+    pairs = list(zip(point_spans, clause_spans))
+    differ = [(p, c) for p, c in pairs if negations(point[p[0]:p[1]]) != negations(clause[c[0]:c[1]])]
+    n_point = scoped_negations(point, point_spans, [p for p, _ in differ])
+    n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ])
+    # with spans: negated or not (two "no"s in "no RM and no online RL" coordinate, they do not cancel)
+    flip = (n_point > 0) != (n_clause > 0) if point_spans else n_point % 2 != n_clause % 2
+    if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
             "the point is negative, the answer's clause is not"
     return ""
@@ -109,9 +160,12 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
     """
     for (ps, pe), (cs, ce) in zip(point_spans, clause_spans):
         in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
-        if bool(in_point) != bool(in_clause):
-            neg = in_clause or in_point
-            return f"“{neg}” before “{clause[cs:ce]}”" if in_clause else f"the point says “{neg}”, the answer does not"
+        # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
+        # negates 在线 RL too: a negation's scope runs over a coordination)
+        if in_clause and not in_point and not _negated_before(point, ps):
+            return f"“{in_clause}” before “{clause[cs:ce]}”"
+        if in_point and not in_clause and not _negated_before(clause, cs):
+            return f"the point says “{in_point}”, the answer does not"
     return ""
 
 
@@ -184,4 +238,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
