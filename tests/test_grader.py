@@ -15,7 +15,7 @@ from coach.glossary import load_glossary
 from coach.grader import (CONTRADICTED, COVERED, MAX_ANSWER_CHARS, MISSING, PARTIAL, Grade, Grader, KeyPoint,
                           OfflineParams, PointVerdict, check_evidence, clauses, confirm, evidence_in, key_points,
                           score_of)
-from coach.grading.cues import antonym, negated_at, negations, scoped_negations, swapped
+from coach.grading.cues import antonym, negated_at, negations, scoped_negations, swapped, wrong_number
 from coach.grading.llm_judge import schema
 from coach.embedders import HashEmbedder
 from coach.llm import FakeLLM, LLMBadResponse, LLMUnavailable, json_schema_format, parse_json_reply
@@ -161,6 +161,15 @@ def test_a_negation_reaches_only_the_terms_near_it_and_runs_over_a_coordination(
     dpo = Section("J3", "DPO 与 PPO？", "J. 对比", "DPO 无需 RM 与在线 RL；PPO 可控性强。", "bank.md", 1)
     assert grader.grade(dpo, "DPO needs no reward model and no online RL.").points[0].verdict == COVERED
     assert grader.grade(dpo, "DPO needs a reward model and online RL.").points[0].verdict == CONTRADICTED
+
+
+def test_a_wrong_number_of_the_same_kind_contradicts(grader):
+    assert wrong_number("4bit 量化加载基座", "先用 8bit 量化加载基座") and wrong_number("常用 1e-4 ~ 2e-5", "常用 1e-2")
+    assert not wrong_number("warmup(1–3%)", "前 2% 的步数做 warmup")  # inside the point's range
+    assert not wrong_number("4bit 量化加载基座", "load the base in 4-bit") and not wrong_number("4bit 量化", "量化后 8 层")
+    qlora = Section("Q33", "QLoRA？", "D. 微调", "4bit 量化加载基座；训练 LoRA 适配器。", "bank.md", 1)
+    assert grader.grade(qlora, "先用 8bit 量化加载基座，再训练 LoRA 适配器。").points[0].verdict == CONTRADICTED
+    assert grader.grade(qlora, "先用 4 bit 量化加载基座，再训练 LoRA 适配器。").points[0].verdict == COVERED
 
 
 def test_antonym_pair_contradicts(grader):

@@ -1,13 +1,15 @@
 """Contradiction cues: does a clause that talks about a key point say the opposite of it?
 
 Pure functions over text and the spans where the point's concepts were found
-(terms.Concepts.find).  Three cues, each with a hand-checkable example:
+(terms.Concepts.find).  Four cues, each with a hand-checkable example:
 
 - negation flip: a negation word right before a matched term in one text and not
   in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
   Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ...) are masked first.
 - antonym pair: the point says one side of a pair and the clause the other and not
   the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
+- wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
+  nor one inside its range.  ``wrong_number("4bit 量化", "8bit 量化")`` -> "the answer says 8bit ...".
 - swapped comparison: the point's subject stands after the clause's comparison
   word.  ``swapped("Pre-LN 更易训练深层", "Post-LN 比 Pre-LN 更易训深层", ...)`` -> "Pre-LN after 比".
 
@@ -46,6 +48,7 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("低", "更高"), ("高", "更低"), ("结合", "互斥"), ("兼容", "不兼容"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
     ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
     ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
+    ("提高", "下降"), ("提升", "下降"), ("增加", "下降"), ("增强", "削弱"), ("增强", "减弱"), ("加快", "变慢"),
     ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
     ("higher", "lower"), ("larger", "smaller"), ("faster", "slower"), ("stable", "unstable"),
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
@@ -195,6 +198,43 @@ def reversal(point: str, clause: str) -> str:
     return f"“{m.group(0)}” in the answer" if m and not _REVERSAL.search(point) else ""
 
 
+# A quantity: a number with an optional exponent and unit ("1e-4", "3%", "4bit", "4-bit", "0.1", "INT8" -> 8).
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.])(?:int|fp|bf)?(\d+(?:\.\d+)?(?:e-?\d+)?)\s*-?\s*(%|bits?|b\b|k\b|x\b|倍|位)?",
+                     re.I)
+
+
+_RANGE = re.compile(r"(\d+(?:\.\d+)?(?:e-?\d+)?)\s*%?\s*(?:-|–|—|~|～|到|至|to)\s*(\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def _quantities(text: str) -> set[tuple[str, str]]:
+    """The (number, unit family) pairs of ``text``: "4bit" and "4 位" are (4, bit); "1e-4" is (1e-4, "")."""
+    out = set()
+    for m in _NUMBER.finditer(text.lower()):
+        unit = (m.group(2) or "").rstrip("s")
+        unit = {"位": "bit", "b": "bit", "倍": "x"}.get(unit, unit)
+        if m.group(0).startswith(("int", "fp", "bf")):
+            unit = "bit"
+        out.add((m.group(1), unit))
+    return out
+
+
+def wrong_number(point: str, clause: str) -> str:
+    """The clause states a quantity of the same kind (unit) as the point's, and none of the point's own:
+    "8bit 量化加载基座" for "4bit 量化加载基座", "1e-2" for "1e-4 ~ 2e-5", "30%" for "1–3%"."""
+    said = _quantities(point)
+    if not said:
+        return ""
+    units = {u for _, u in said}
+    ranges = [(min(a, b), max(a, b)) for a, b in ((float(m.group(1)), float(m.group(2)))
+                                               for m in _RANGE.finditer(point.lower()))]
+    stated = {q for q in _quantities(clause) if q[1] in units}
+    inside = any(lo <= float(n) <= hi for n, _ in stated for lo, hi in ranges)  # "2%" in "1–3%"
+    if stated and not inside and not stated & said and not {n for n, _ in stated} & {n for n, _ in said}:
+        n, u = sorted(stated)[0]
+        return f"the answer says “{n}{u}”, the point “{'/'.join(sorted(a + b for a, b in said))}”"
+    return ""
+
+
 def antonym(point: str, clause: str) -> str:
     """An antonym pair split between the point and the clause (each side absent from the other text)."""
     c = mask_fixed(clause.lower())
@@ -238,4 +278,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

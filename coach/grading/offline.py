@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped
+from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped, wrong_number
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -186,6 +186,9 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     reason = antonym(point, text)
     if reason:
         return reason, reason.split("”", 1)[0].lstrip("“")
+    reason = wrong_number(point, text)
+    if reason:
+        return reason, ""
     reason = reversal(point, text)
     if not reason and matched:
         first = min(matched, key=lambda m: point_spans[m[0].key][0])
