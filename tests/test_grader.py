@@ -15,7 +15,7 @@ from coach.bank.glossary import load_glossary
 from coach.grader import (CONTRADICTED, COVERED, MAX_ANSWER_CHARS, MISSING, PARTIAL, Grade, Grader, KeyPoint,
                           OfflineParams, PointVerdict, check_evidence, clauses, confirm, evidence_in, key_points,
                           score_of)
-from coach.grading.cues import antonym, negated_at, swapped
+from coach.grading.cues import antonym, negated_at, negations, scoped_negations, swapped, wrong_number
 from coach.grading.llm_judge import schema
 from coach.embedders import HashEmbedder
 from coach.llm import FakeLLM, LLMBadResponse, LLMUnavailable, json_schema_format, parse_json_reply
@@ -140,6 +140,36 @@ def test_negation_before_a_matched_term_contradicts(grader):
     assert grade.contradicted == ("推理时缓存历史 K/V",) and grade.score == 0.0
     assert "推理时缓存历史 K/V" in grade.missed  # counted as missed, shown as wrong
     assert negated_at("不缓存", 1) == "不" and negated_at("不同的缓存", 3) == ""  # 不同 is not a negation
+
+
+def test_words_that_only_hold_a_negation_character_do_not_negate(grader):
+    # A-not-A questions ask (准不准, 要不要, 有没有); 特别/分别/无穷 hold 别/无 without negating
+    assert [negations(t) for t in ("排得准不准", "要不要合并", "有没有缓存", "特别有用", "分别加载", "负无穷")] == [0] * 6
+    assert negations("不缓存") == 1 and negations("没有缓存") == 1
+    grade = grader.grade(KV, "推理时分别缓存历史的 K 和 V。")  # 别 right before 缓存
+    assert grade.points[0].verdict == COVERED
+
+
+def test_a_negation_reaches_only_the_terms_near_it_and_runs_over_a_coordination(grader):
+    # "without retraining" is 12 units (2 per English word) after AQLM: beyond SCOPE, it negates retraining
+    assert scoped_negations("AWQ quantize weights to INT8 or INT4 without retraining", [(0, 3)]) == 0
+    assert scoped_negations("显存拷贝基本没影响", [(0, 4)]) == 1  # right after the term: it does
+    ptq = Section("Q66", "PTQ？", "E. 压缩", "GPTQ/AWQ/AQLM；需校准集。", "bank.md", 1)
+    far = grader.grade(ptq, "Methods like GPTQ, AWQ and AQLM quantize weights to INT8 or INT4 without retraining.")
+    assert far.points[0].verdict == COVERED
+    # 无需 in the point reaches 在线 RL through 与; the answer's two "no"s are one negation, not two
+    dpo = Section("J3", "DPO 与 PPO？", "J. 对比", "DPO 无需 RM 与在线 RL；PPO 可控性强。", "bank.md", 1)
+    assert grader.grade(dpo, "DPO needs no reward model and no online RL.").points[0].verdict == COVERED
+    assert grader.grade(dpo, "DPO needs a reward model and online RL.").points[0].verdict == CONTRADICTED
+
+
+def test_a_wrong_number_of_the_same_kind_contradicts(grader):
+    assert wrong_number("4bit 量化加载基座", "先用 8bit 量化加载基座") and wrong_number("常用 1e-4 ~ 2e-5", "常用 1e-2")
+    assert not wrong_number("warmup(1–3%)", "前 2% 的步数做 warmup")  # inside the point's range
+    assert not wrong_number("4bit 量化加载基座", "load the base in 4-bit") and not wrong_number("4bit 量化", "量化后 8 层")
+    qlora = Section("Q33", "QLoRA？", "D. 微调", "4bit 量化加载基座；训练 LoRA 适配器。", "bank.md", 1)
+    assert grader.grade(qlora, "先用 8bit 量化加载基座，再训练 LoRA 适配器。").points[0].verdict == CONTRADICTED
+    assert grader.grade(qlora, "先用 4 bit 量化加载基座，再训练 LoRA 适配器。").points[0].verdict == COVERED
 
 
 def test_antonym_pair_contradicts(grader):

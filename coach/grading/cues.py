@@ -1,13 +1,15 @@
 """Contradiction cues: does a clause that talks about a key point say the opposite of it?
 
 Pure functions over text and the spans where the point's concepts were found
-(terms.Concepts.find).  Three cues, each with a hand-checkable example:
+(terms.Concepts.find).  Four cues, each with a hand-checkable example:
 
 - negation flip: a negation word right before a matched term in one text and not
   in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
   Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ...) are masked first.
 - antonym pair: the point says one side of a pair and the clause the other and not
   the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
+- wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
+  nor one inside its range.  ``wrong_number("4bit 量化", "8bit 量化")`` -> "the answer says 8bit ...".
 - swapped comparison: the point's subject stands after the clause's comparison
   word.  ``swapped("Pre-LN 更易训练深层", "Post-LN 比 Pre-LN 更易训深层", ...)`` -> "Pre-LN after 比".
 
@@ -23,12 +25,16 @@ from typing import Sequence
 # Words that contain a negation character but do not negate.
 _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "不只", "非常", "无论", "不管", "不久", "不错", "毫无疑问",
                  "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限", "差不多", "差不太多",
-                 "不一样", "无关紧要")
+                 "不一样", "无关紧要",
+                 # general Chinese words that hold 别/无/非/不/没 without negating (hand-listed from common usage):
+                 "特别", "分别", "区别", "差别", "类别", "级别", "个别", "识别", "辨别", "判别", "鉴别", "甄别", "告别",
+                 "别的", "无穷", "无数", "除非", "莫非", "无非", "非得", "不得不", "不但", "不论", "不妨", "有无",
+                 "是非", "淹没", "埋没", "不外乎")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
-                     r"instead of)\b|n't\b", re.I)
+                     r"instead of|avoid|avoids|avoided|avoiding)\b|n't\b", re.I)  # avoid: as 避免 above
 GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
 
 # Pairs of opposite claims, written from the field's usual contrasts (not from any eval answer).
@@ -42,6 +48,7 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("低", "更高"), ("高", "更低"), ("结合", "互斥"), ("兼容", "不兼容"), ("减少", "增大"), ("降低", "增大"), ("降低", "升高"), ("缓解", "加剧"), ("避免", "导致"), ("容易", "困难"), ("更易", "更难"),
     ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
     ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
+    ("提高", "下降"), ("提升", "下降"), ("增加", "下降"), ("增强", "削弱"), ("增强", "减弱"), ("加快", "变慢"),
     ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
     ("higher", "lower"), ("larger", "smaller"), ("faster", "slower"), ("stable", "unstable"),
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
@@ -54,9 +61,14 @@ _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|wo
 _FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reverse=True)))
 
 
+# An A-not-A question ("准不准", "要不要", "对不对", "有没有", "可以不可以") asks; it does not negate.
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff]{1,2})[不没]\1")
+
+
 @lru_cache(maxsize=4096)
 def mask_fixed(text: str) -> str:
-    """``text`` with the words of _NOT_NEGATION blanked (same length, so offsets stay valid)."""
+    """``text`` with the words of _NOT_NEGATION and A-not-A questions blanked (same length, offsets stay valid)."""
+    text = _A_NOT_A.sub(lambda m: "□" * len(m.group(0)), text)
     return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
 
@@ -77,16 +89,67 @@ def negated_at(text: str, start: int) -> str:
     return ""
 
 
+_CLAUSE_END = re.compile(r"[，,；;。！？!?：:\n]|\.(?=\s)")
+
+
+def _negated_before(text: str, start: int) -> bool:
+    """A negation anywhere between the start of ``start``'s clause and ``start`` (within SCOPE units)."""
+    head = mask_fixed(text)[:start]
+    ends = list(_CLAUSE_END.finditer(head))
+    head = head[ends[-1].end():] if ends else head
+    for m in list(_NEG_CJK.finditer(head)) + list(_NEG_EN.finditer(head)):
+        if _units(head[m.end():]) <= SCOPE:
+            return True
+    return False
+
+
 def negations(text: str) -> int:
     """How many negation words ``text`` has, fixed words like 不同 left out."""
     masked = mask_fixed(text)
     return len(_NEG_CJK.findall(masked)) + len(_NEG_EN.findall(masked))
 
 
-def polarity_flip(point: str, clause: str) -> str:
-    """The clause negates (an odd number of times more or fewer than the point): "X 基本没影响" for "减少 X"."""
-    n_point, n_clause = negations(point), negations(clause)
-    if n_point % 2 != n_clause % 2:
+SCOPE = 8  # units (a CJK character or a Latin word) around a matched term that a negation can reach
+_UNIT = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+")
+
+
+def _units(text: str) -> int:
+    """How far apart two places are: a CJK character is one unit, a Latin word two (about a Chinese word)."""
+    return sum(1 if "\u4e00" <= u[0] <= "\u9fff" else 2 for u in _UNIT.findall(text))
+
+
+def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
+                     skip: Sequence[tuple[int, int]] = ()) -> int:
+    """The negations of ``text`` within SCOPE units of one of the ``spans`` (matched terms), if any are given,
+    and not inside a ``skip`` span: "without retraining" at the far end of "AWQ ... to INT4 without retraining"
+    does not negate AWQ, and a matched name that holds a negation its counterpart lacks ("不用等一整批" for
+    连续批处理) is the name, not a negation of it."""
+    if not spans:
+        return negations(text)
+    masked = mask_fixed(text)
+    n = 0
+    for m in list(_NEG_CJK.finditer(masked)) + list(_NEG_EN.finditer(masked)):
+        if any(a <= m.start() < b for a, b in skip):
+            continue
+        near = any(_units(masked[m.end():a]) <= SCOPE if m.end() <= a else _units(masked[b:m.start()]) <= SCOPE
+                   for a, b in spans)
+        n += near
+    return n
+
+
+def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]] = (),
+                  clause_spans: Sequence[tuple[int, int]] = ()) -> str:
+    """The clause negates and the point does not, or the reverse: "X 基本没影响" for "减少 X".
+
+    With the matched terms' spans (``point_spans[i]`` and ``clause_spans[i]`` one concept's places), only
+    negations near them count, and a name whose negations differ from its counterpart's is skipped."""
+    pairs = list(zip(point_spans, clause_spans))
+    differ = [(p, c) for p, c in pairs if negations(point[p[0]:p[1]]) != negations(clause[c[0]:c[1]])]
+    n_point = scoped_negations(point, point_spans, [p for p, _ in differ])
+    n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ])
+    # with spans: negated or not (two "no"s in "no RM and no online RL" coordinate, they do not cancel)
+    flip = (n_point > 0) != (n_clause > 0) if point_spans else n_point % 2 != n_clause % 2
+    if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
             "the point is negative, the answer's clause is not"
     return ""
@@ -100,9 +163,12 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
     """
     for (ps, pe), (cs, ce) in zip(point_spans, clause_spans):
         in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
-        if bool(in_point) != bool(in_clause):
-            neg = in_clause or in_point
-            return f"“{neg}” before “{clause[cs:ce]}”" if in_clause else f"the point says “{neg}”, the answer does not"
+        # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
+        # negates 在线 RL too: a negation's scope runs over a coordination)
+        if in_clause and not in_point and not _negated_before(point, ps):
+            return f"“{in_clause}” before “{clause[cs:ce]}”"
+        if in_point and not in_clause and not _negated_before(clause, cs):
+            return f"the point says “{in_point}”, the answer does not"
     return ""
 
 
@@ -130,6 +196,43 @@ def reversal(point: str, clause: str) -> str:
     """The clause says "on the contrary" (反而) and the point does not."""
     m = _REVERSAL.search(clause)
     return f"“{m.group(0)}” in the answer" if m and not _REVERSAL.search(point) else ""
+
+
+# A quantity: a number with an optional exponent and unit ("1e-4", "3%", "4bit", "4-bit", "0.1", "INT8" -> 8).
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.])(?:int|fp|bf)?(\d+(?:\.\d+)?(?:e-?\d+)?)\s*-?\s*(%|bits?|b\b|k\b|x\b|倍|位)?",
+                     re.I)
+
+
+_RANGE = re.compile(r"(\d+(?:\.\d+)?(?:e-?\d+)?)\s*%?\s*(?:-|–|—|~|～|到|至|to)\s*(\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def _quantities(text: str) -> set[tuple[str, str]]:
+    """The (number, unit family) pairs of ``text``: "4bit" and "4 位" are (4, bit); "1e-4" is (1e-4, "")."""
+    out = set()
+    for m in _NUMBER.finditer(text.lower()):
+        unit = (m.group(2) or "").rstrip("s")
+        unit = {"位": "bit", "b": "bit", "倍": "x"}.get(unit, unit)
+        if m.group(0).startswith(("int", "fp", "bf")):
+            unit = "bit"
+        out.add((m.group(1), unit))
+    return out
+
+
+def wrong_number(point: str, clause: str) -> str:
+    """The clause states a quantity of the same kind (unit) as the point's, and none of the point's own:
+    "8bit 量化加载基座" for "4bit 量化加载基座", "1e-2" for "1e-4 ~ 2e-5", "30%" for "1–3%"."""
+    said = _quantities(point)
+    if not said:
+        return ""
+    units = {u for _, u in said}
+    ranges = [(min(a, b), max(a, b)) for a, b in ((float(m.group(1)), float(m.group(2)))
+                                               for m in _RANGE.finditer(point.lower()))]
+    stated = {q for q in _quantities(clause) if q[1] in units}
+    inside = any(lo <= float(n) <= hi for n, _ in stated for lo, hi in ranges)  # "2%" in "1–3%"
+    if stated and not inside and not stated & said and not {n for n, _ in stated} & {n for n, _ in said}:
+        n, u = sorted(stated)[0]
+        return f"the answer says “{n}{u}”, the point “{'/'.join(sorted(a + b for a, b in said))}”"
+    return ""
 
 
 def antonym(point: str, clause: str) -> str:
@@ -175,4 +278,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "polarity_flip", "negation_flip", "antonym", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped
+from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped, wrong_number
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -176,14 +176,19 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
     if reason:
         return reason, ""
-    for clause in sub:  # a clause that names the point's terms and negates them as a whole
-        if any(clause.start <= s[0] < clause.end for _, _, sp in matched for s in sp):
-            reason = polarity_flip(point, clause.text)
+    for clause in sub:  # a clause that names the point's terms and negates them (near them)
+        here = [(point_spans[c.key], (s[0][0] - clause.start, s[0][1] - clause.start)) for c, _, sp in matched
+                for s in [[x for x in sp if clause.start <= x[0] and x[1] <= clause.end]] if s]
+        if here:
+            reason = polarity_flip(point, clause.text, [p for p, _ in here], [q for _, q in here])
             if reason:
                 return reason, ""
     reason = antonym(point, text)
     if reason:
         return reason, reason.split("”", 1)[0].lstrip("“")
+    reason = wrong_number(point, text)
+    if reason:
+        return reason, ""
     reason = reversal(point, text)
     if not reason and matched:
         first = min(matched, key=lambda m: point_spans[m[0].key][0])

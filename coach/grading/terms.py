@@ -82,7 +82,7 @@ class Concepts:
             if len(names) >= 1:
                 self.groups.append(names)
         # name (lower) -> group indices, longest names first for the point's maximal matches
-        self._names = sorted({(n, i) for i, g in enumerate(self.groups) for n in g}, key=lambda x: -len(x[0]))
+        self._names = sorted({(n, i) for i, g in enumerate(self.groups) for n in g}, key=lambda x: (-len(x[0]), x[0], x[1]))  # ties in a fixed order: no hash-seed dependence
         self._by_name: dict[str, list[int]] = {}
         for n, i in self._names:
             self._by_name.setdefault(n.lower(), []).append(i)
