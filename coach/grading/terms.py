@@ -6,8 +6,10 @@
 
 A concept is either a group of names of one thing (the bank's glossary, corpus/
 glossary.json, plus coach/grading/lexicon.json: everyday words of the field in
-Chinese and English, such as 缓存 / cache / 存起来) or, for the words of a point no
-group names, the jieba token itself.  So an English "retrieval" finds 检索, and
+Chinese and English, such as 缓存 / cache / 存起来, plus coach/grading/paraphrases.json:
+for every section of the bank, the ways a candidate says its key points' terms and
+claims, written blind from the bank) or, for the words of a point no group names,
+the jieba token itself.  So an English "retrieval" finds 检索, and
 "caches" finds 缓存.  A point's concepts are its longest group matches (a point
 saying 多头自注意力 needs multi-head attention, not just attention) plus its
 leftover tokens, minus negation words (those are polarity, see cues.py).
@@ -31,6 +33,7 @@ from typing import Iterable, Sequence
 from ..text import tokenize, word_zipf
 
 LEXICON = Path(__file__).with_name("lexicon.json")
+PARAPHRASES = Path(__file__).with_name("paraphrases.json")
 NEGATIONS = frozenset("不 没 无 非 未 别 勿 无需 不需 不用 不必 没有 并非 不是 不会 不能 无法 不再 "
                       "not no never without cannot can't don't doesn't isn't won't none".split())
 _LATIN = re.compile(r"[A-Za-z0-9]")
@@ -50,6 +53,24 @@ def load_lexicon(path: Path = LEXICON) -> list[tuple[str, ...]]:
     from ..bank.glossary import parse_glossary
 
     return parse_glossary(path.read_text(encoding="utf-8"), str(path))
+
+
+def load_paraphrases(path: Path = PARAPHRASES) -> list[tuple[str, ...]]:
+    """Every section's groups, flattened: ``{"about": ..., "sections": {"Q1": [[names], ...], ...}}``.
+
+    The groups apply bank-wide (a candidate's wording is not tied to one question); errors name the section."""
+    import json
+
+    from ..bank.corpus import CorpusError
+    from ..bank.glossary import parse_glossary
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
+        raise CorpusError(f"{path}: expected {{\"about\": ..., \"sections\": {{\"Q1\": [[names], ...]}}}}")
+    groups: list[tuple[str, ...]] = []
+    for sid, section_groups in data["sections"].items():
+        groups.extend(parse_glossary(json.dumps(section_groups, ensure_ascii=False), f"{path} section {sid}"))
+    return groups
 
 
 @lru_cache(maxsize=4096)
@@ -148,8 +169,8 @@ class Concepts:
 
 @lru_cache(maxsize=1)
 def default_groups() -> tuple[tuple[str, ...], ...]:
-    """The lexicon shipped with the grader (the bank's glossary is added by the Grader when it has one)."""
-    return tuple(load_lexicon())
+    """The lexicon and paraphrases shipped with the grader (the Grader adds the bank's glossary when it has one)."""
+    return tuple(load_lexicon()) + tuple(load_paraphrases())
 
 
 def glossary_groups(corpus_dir) -> tuple[tuple[str, ...], ...]:
@@ -159,4 +180,4 @@ def glossary_groups(corpus_dir) -> tuple[tuple[str, ...], ...]:
     return load_glossary(corpus_dir).groups
 
 
-__all__ = ["Concept", "Concepts", "NEGATIONS", "weight_of", "load_lexicon", "default_groups", "glossary_groups"]
+__all__ = ["Concept", "Concepts", "NEGATIONS", "weight_of", "load_lexicon", "load_paraphrases", "default_groups", "glossary_groups"]
