@@ -188,10 +188,13 @@ def test_swapped_comparison_contradicts(grader):
 
 def test_english_answer_matches_chinese_points_through_the_glossary(grader):
     grade = grader.grade(RAG, "First retrieve the relevant documents, then put the documents into the prompt "
-                              "so the model can generate the answer.")
+                              "so the model can generate.")
     # 检索 ~ retrieve (glossary + lexicon), 文档 ~ documents, 提示词 ~ prompt, 生成 ~ generate; 拼进 has no English
-    # name in either table, so the second point stays partial
+    # name in any table and 答案 is not said, so the second point stays partial
     assert verdicts(grade) == [COVERED, PARTIAL], grade.points
+    full = grader.grade(RAG, "First retrieve the relevant documents, then put the documents into the prompt "
+                             "so the model can generate the answer.")
+    assert verdicts(full) == [COVERED, COVERED], full.points  # 答案 ~ answer (paraphrases.json) lifts it
     assert grader.grade(RAG, "先做检索，找到相关的文档。").points[0].verdict == COVERED  # 检索 ~ retrieval
 
 
@@ -380,3 +383,27 @@ def test_a_grade_survives_the_shared_store_as_json():
     assert grade.points and grade_from_json(grade_to_json(grade)) == grade
     with pytest.raises(ValueError, match="not a stored grade"):
         grade_from_json('{"section_id": 1}')
+
+
+# -- paraphrases.json: the bank's key points in a candidate's words ---------------------------------------------
+def test_paraphrases_load_and_cover_every_section_of_the_bank():
+    from coach.grading.terms import PARAPHRASES, load_paraphrases
+
+    data = json.loads(PARAPHRASES.read_text(encoding="utf-8"))
+    assert "blind from the bank" in data["about"]
+    assert set(data["sections"]) == {s.id for s in load_corpus(SEED)}  # every section, not just some
+    groups = load_paraphrases()
+    assert len(groups) == sum(len(g) for g in data["sections"].values()) and all(len(g) >= 2 for g in groups)
+
+
+@pytest.mark.parametrize("sid, answer, point, expected", [
+    ("Q9", "它让信息在层与层之间顺畅地传递。", 1, COVERED),             # 跨层 ~ 层与层之间, 流动 ~ 传递
+    ("Q9", "它阻碍信息在层与层之间传递。", 1, CONTRADICTED),           # 促进 / 阻碍: reversed
+    ("Q36", "But the ceiling may be limited.", 2, COVERED),           # 上限 ~ ceiling, 受限 ~ limited
+    ("Q66", "训练后直接量化权重（INT8/4），无需重新训练。", 1, COVERED),  # 不改动训练 ~ 无需重新训练
+    ("Q66", "量化权重之前必须改动训练流程、重新训练。", 1, MISSING),       # the reversed claim is not credited
+    ("Q78", "The gains are modest.", 1, COVERED),                     # 小幅收益 ~ modest gains
+])
+def test_paraphrases_credit_a_candidates_wording_and_not_its_reverse(tuned, sid, answer, point, expected):
+    section = {s.id: s for s in load_corpus(SEED)}[sid]
+    assert tuned.grade(section, answer).points[point].verdict == expected

@@ -49,10 +49,12 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("简单", "复杂"), ("只", "全部"), ("仅", "全部"), ("只", "所有"), ("一次", "多次"), ("冻结", "全部更新"),
     ("有效", "无效"), ("可以", "不能"), ("单向", "双向"), ("之前", "之后"), ("前面", "后面"),
     ("提高", "下降"), ("提升", "下降"), ("增加", "下降"), ("增强", "削弱"), ("增强", "减弱"), ("加快", "变慢"),
+    ("促进", "阻碍"), ("促进", "妨碍"), ("促进", "抑制"),
     ("increase", "decrease"), ("increases", "decreases"), ("more", "less"), ("more", "fewer"),
     ("higher", "lower"), ("larger", "smaller"), ("faster", "slower"), ("stable", "unstable"),
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
     ("reduce", "increase"), ("reduces", "increases"), ("easier", "harder"), ("only", "all"), ("once", "repeatedly"),
+    ("help", "hinder"), ("helps", "hinders"),
 )
 _COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather than|over\b", re.I)
 _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
