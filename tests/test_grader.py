@@ -178,6 +178,11 @@ def test_antonym_pair_contradicts(grader):
     assert antonym("减少重复计算", "增加重复计算") and not antonym("减少重复计算", "减少了重复计算")
 
 
+def test_direction_words_are_opposite_across_their_families():
+    assert antonym("降低幻觉", "会增加幻觉") and antonym("缓解过拟合", "加剧过拟合") and antonym("提升吞吐", "吞吐下降")
+    assert not antonym("降低幻觉", "能减少幻觉") and not antonym("提升吞吐", "吞吐增加")
+
+
 def test_swapped_comparison_contradicts(grader):
     assert swapped("Pre-LN 更易训练深层", (0, 6), "Post-LN 比 Pre-LN 更易训深层", [(10, 16)])
     grade = grader.grade(LN, "Post-LN 比 Pre-LN 更易训练深层。")

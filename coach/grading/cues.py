@@ -55,6 +55,11 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
     ("reduce", "increase"), ("reduces", "increases"), ("easier", "harder"), ("only", "all"), ("once", "repeatedly"),
     ("help", "hinder"), ("helps", "hinders"),
+) + tuple(
+    # Direction verbs as two families, every word of one the opposite of every word of the other (general
+    # Chinese, not the bank's: the hand-written pairs above missed e.g. 增加 vs 降低).
+    (up, down) for up in ("增加", "增大", "提高", "提升", "上升", "升高", "加大", "增强", "加剧")
+    for down in ("减少", "减小", "降低", "下降", "削弱", "减弱", "缓解", "减轻")
 )
 _COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather than|over\b", re.I)
 _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
