@@ -16,7 +16,8 @@ the outcome figures, and p50/p95 latency per stage.  Outcomes (coach.types):
 
 ``--json`` writes the same figures keyed by system and metric name exactly as
 printed; ``--plot`` draws hit@k curves per system and the distribution of
-P(answerable) for answerable and unanswerable queries with the two thresholds.
+P(answerable) (the answer model's, when the calibration has one) for answerable and unanswerable queries with
+the thresholds drawn on that axis.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def evaluate(retriever, queries, system: str) -> tuple[dict, dict, dict]:
         except QueryError:
             outcome, ranked, confidence = DECLINE, [], 0.0
         else:
-            outcome, ranked, confidence = r.outcome, [h.id for h in r.hits], r.confidence
+            outcome, ranked = r.outcome, [h.id for h in r.hits]
+            confidence = retriever.decline_model.answer_probability(r.features) if r.features else r.confidence
             for stage, ms in r.timings_ms.items():
                 stages[stage].append(ms)
         if q.answerable:
@@ -94,11 +96,13 @@ def plot(curves: dict, model, title: str, path: str) -> None:
     bins = [i / 20 for i in range(21)]
     right.hist(hybrid["p_answerable"], bins=bins, alpha=0.6, label=f"answerable ({len(hybrid['p_answerable'])})")
     right.hist(hybrid["p_unanswerable"], bins=bins, alpha=0.6, label=f"unanswerable ({len(hybrid['p_unanswerable'])})")
-    right.axvline(model.threshold, color="k", linestyle="--", label=f"decline below {model.threshold:.2f}")
+    if model.answer_coef is None:  # one P for both cuts; else the decline cut is on the decline model's P
+        right.axvline(model.threshold, color="k", linestyle="--", label=f"decline below {model.threshold:.2f}")
     if model.answer_threshold is not None:
         right.axvline(model.answer_threshold, color="r", linestyle="--",
                       label=f"answer from {model.answer_threshold:.2f}")
-    right.set(xlabel="P(answerable), hybrid", ylabel="queries", title="confidence")
+    right.set(xlabel="P(answered) of the answer model, hybrid" if model.answer_coef is not None
+              else "P(answerable), hybrid", ylabel="queries", title="confidence")
     right.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from coach.bank.corpus import CorpusError, corpus_fingerprint, load_corpus
-from coach.retrieval.decline import FEATURES, QUESTION_FEATURES, DeclineModel, fit_decline_model, question_signals
+from coach.retrieval.decline import (FEATURES, QUESTION_FEATURES, DeclineModel, fit_decline_model, question_signals,
+                                     uncovered_idf)
 from coach.embedders import HashEmbedder
 from coach.indexing.index import open_index
 from coach.retrieval.retrieve import Retriever
@@ -82,11 +84,19 @@ def test_question_signals_by_hand():
     idf = {"kv": 2.0, "cache": 1.0, "原理": 1.0}
     got = question_signals(cos, is_q, section, "Q1", ["kv", "cache", "原理", "未知"], {"kv", "原理"}, idf)
     # question_max .95; question_top (Q1) .95; gap .95 - .85; over text .95 - .80; top over text .95 - .80;
-    # coverage: (2 + 1) / (2 + 1 + 1), the unknown word not counted
-    assert got == pytest.approx((0.95, 0.95, 0.10, 0.15, 0.15, 0.75))
+    # coverage: (2 + 1) / (2 + 1 + 1), the unknown word not counted; uncovered: "cache" (idf 1) is not in Q1
+    assert got == pytest.approx((0.95, 0.95, 0.10, 0.15, 0.15, 0.75, 1.0))
     none = question_signals(cos, [False] * 5, section, "Q1", ["kv"], {"kv"}, idf)
-    assert all(math.isnan(x) for x in none[:5]) and none[5] == 1.0  # a bank without similar questions: neutral
+    assert all(math.isnan(x) for x in none[:5]) and none[5:] == (1.0, 0.0)  # no similar questions: neutral
     assert len(FEATURES) == 10 + len(QUESTION_FEATURES)
+
+
+def test_uncovered_idf_by_hand():
+    idf = {"kv": 2.0, "cache": 1.0, "q": 1.5, "的": -0.2}
+    # "q" is asked and the section lacks it; "红烧肉" is no bank word (rare_unknown's business); idf < 0 counts 0
+    assert uncovered_idf(["kv", "cache", "q", "红烧肉", "的"], {"kv", "cache"}, idf) == 1.5
+    assert uncovered_idf(["kv", "q", "q"], set(), idf) == 5.0  # every occurrence counts, as BM25's tokens repeat
+    assert uncovered_idf([], {"kv"}, idf) == 0.0
 
 
 def test_two_thresholds_give_three_outcomes():
@@ -110,9 +120,31 @@ def test_the_answer_threshold_caps_direct_answers_to_marked_unanswerable_rows():
     direct = [model.outcome(f) == ANSWER for f in feats]
     harm = [d for d, a, m in zip(direct, y, marked) if m and not a]
     assert sum(harm) <= 0.1 * len(harm)
-    assert model.answer_threshold >= model.threshold
+    assert model.answer_coef is not None  # an answer model was fitted beside the decline model
     answered = [not model.declines(f) for f, a in zip(feats, y) if a]
     assert sum(answered) >= 0.9 * 40
+
+
+def test_the_answer_model_learns_answered_vs_related_from_the_labelled_rows_only():
+    # feature 0 tells on-topic from off-topic, feature 1 answered from related.  The off-topic rows (group None)
+    # are negatives of the decline model only; the answer model, fitted on the labelled rows, weighs feature 1.
+    n = len(FEATURES)
+    row = lambda a, b: (a, b) + (0.0,) * (n - 2)  # noqa: E731
+    answered = [row(1.0, 1.0 + 0.1 * i) for i in range(10)]
+    related = [row(1.0, -1.0 - 0.1 * i) for i in range(10)]
+    offtopic = [row(-1.0 - 0.1 * i, 1.0) for i in range(30)]  # off-topic, though "answer-like" on feature 1
+    feats = answered + related + offtopic
+    model = fit_decline_model(feats, [True] * 10 + [False] * 40, "x", 0.9,
+                              threshold_on=["real"] * 20 + [None] * 30, answer_on=[True] * 20 + [False] * 30,
+                              max_direct_unanswerable=0.0)
+    assert abs(model.answer_coef[1]) > 5 * abs(model.answer_coef[0])  # feature 0 is constant on labelled rows
+    assert model.answer_probability(row(1.0, 1.5)) > model.answer_threshold > model.answer_probability(row(1.0, -1.5))
+    assert [model.outcome(f) for f in (row(1.0, 1.5), row(-2.0, 1.5))] == [ANSWER, DECLINE]
+    lenient = replace(model, threshold=0.0)  # a related row the decline threshold lets through: related, not answer
+    assert lenient.outcome(row(1.0, -1.5)) == RELATED
+    single = DeclineModel("x", model.mean, model.scale, model.coef, model.intercept, model.threshold,
+                          answer_threshold=model.answer_threshold)
+    assert single.answer_probability(row(1.0, 1.5)) == single.probability(row(1.0, 1.5))  # no answer model: one P
 
 
 def test_outcome_and_declined_agree_on_every_record():

@@ -32,7 +32,13 @@ Features of one query (pure function ``decline_features``):
 A logistic regression (scikit-learn) over standardised features, fitted by
 ``eval/calibrate.py`` on the calibration split plus the off-topic reference
 questions as extra negatives, gives P(answerable).  The
-query is declined below a threshold chosen on that split.  The parameters
+query is declined below a threshold chosen on that split.  A second logistic regression on the same
+features, the answer model, is fitted on the labelled questions only (real calib and paraphrase calib, no
+off-topic references): among questions on the bank's topics it tells "answers this" from "has related
+material"; a question that is not declined gets a direct answer from the answer threshold on its P, else
+related material.  (Session 5, grouped CV on 647 real calib questions: 0.610 direct answers at harm 0.110,
+against 0.601 at 0.112 for one model whose P serves both cuts: a small gain, within the CV's noise; the
+off-topic rows, most of that model's negatives, teach it "on topic or not", not "answered or related".)  The parameters
 are saved per embedder (``coach/calibration/<embedder>.json``): signals from
 one embedder mean nothing for another.
 """
@@ -52,9 +58,10 @@ from ..types import ANSWER, DECLINE, RELATED
 # Signals from the sections' similar questions (coach.bank.similar) and the top section's words; they tell "the bank
 # answers this" from "the bank has this topic but answers something else" (real questions, calib split, ROC-AUC of
 # answerable vs not: question_max 0.83, question_top 0.83, top_coverage 0.77, question_gap 0.77, against 0.82 for
-# the calibrated confidence on the first ten signals; together, cross-validated: eval/README.md).
+# the calibrated confidence on the first ten signals; together, cross-validated: eval/README.md).  uncovered_idf
+# (session 5): grouped CV on 647 real calib questions, direct_answerable 0.573 -> 0.601 at harm 0.110 -> 0.112.
 QUESTION_FEATURES = ("question_max", "question_top", "question_gap", "question_over_text", "top_question_over_text",
-                     "top_coverage")
+                     "top_coverage", "uncovered_idf")
 
 FEATURES = ("dense_top", "dense_gap", "dense_z", "bm25_cover", "known_share", "agree", "offtopic_margin", "rare_unknown",
             "followup_new_term", "followup_coined", *QUESTION_FEATURES)
@@ -110,7 +117,8 @@ def question_signals(
     - question_gap: the best section's question cosine minus the second best section's;
     - question_over_text / top_question_over_text: the best question cosine minus the best text-chunk cosine,
       over all sections / within the top section (a question asked like a bank entry, not just on its topic);
-    - top_coverage: the idf-weighted share of the query's bank words that the top section uses.
+    - top_coverage: the idf-weighted share of the query's bank words that the top section uses;
+    - uncovered_idf: the idf mass of the query's bank words that the top section does not use (``uncovered_idf``).
 
     Without similar questions (a bank that has none) the question signals are NaN: neutral (DeclineModel)."""
     nan = math.nan
@@ -123,13 +131,25 @@ def question_signals(
     known = [t for t in query_tokens if t in idf]
     weight = sum(max(idf[t], 0.0) for t in known)
     coverage = sum(max(idf[t], 0.0) for t in known if t in top_tokens) / weight if weight > 0 else 0.0
+    uncovered = uncovered_idf(query_tokens, top_tokens, idf)
     if not best_q:
-        return (nan, nan, nan, nan, nan, float(coverage))
+        return (nan, nan, nan, nan, nan, float(coverage), uncovered)
     qs = sorted(best_q.values(), reverse=True)
     q_max, t_max = qs[0], max(best_t.values(), default=qs[0])
     q_top = best_q.get(top, nan) if top is not None else nan
     t_top = best_t.get(top, nan) if top is not None else nan
-    return (q_max, q_top, q_max - (qs[1] if len(qs) > 1 else qs[0]), q_max - t_max, q_top - t_top, float(coverage))
+    return (q_max, q_top, q_max - (qs[1] if len(qs) > 1 else qs[0]), q_max - t_max, q_top - t_top, float(coverage),
+            uncovered)
+
+
+def uncovered_idf(query_tokens: Sequence[str], top_tokens: Container[str], idf: Mapping[str, float]) -> float:
+    """The summed idf of the query's words that the bank uses but the top section does not (pure; a word the bank
+    never uses is rare_unknown's business): what the question asks beyond the section, in absolute terms, so that
+    a long multi-part question with one part the section lacks scores high where top_coverage stays near 1::
+
+        (["kv", "cache", "q", "红烧肉"], {"kv", "cache"}, {"kv": 2.0, "cache": 1.0, "q": 1.5}) -> 1.5
+    """
+    return float(sum(max(idf[t], 0.0) for t in query_tokens if t in idf and t not in top_tokens))
 
 
 def known_share(query_tokens: Sequence[str], idf: Mapping[str, float]) -> float:
@@ -149,20 +169,31 @@ class DeclineModel:
     threshold: float
     note: str = ""
     features: tuple[str, ...] = FEATURES
-    answer_threshold: float | None = None  # P at or above which the bank answers; between the two: related
+    answer_threshold: float | None = None  # answer P at or above which the bank answers; below it: related
+    answer_coef: tuple[float, ...] | None = None  # the answer model (same standardisation); None: P serves both cuts
+    answer_intercept: float = 0.0
 
     def outcome(self, features: Sequence[float]) -> str:
-        """``"decline"`` below ``threshold``, ``"related"`` below ``answer_threshold``, else ``"answer"``."""
-        p = self.probability(features)
-        if p < self.threshold:
+        """``"decline"`` below ``threshold``, ``"related"`` below ``answer_threshold`` (on ``answer_probability``),
+        else ``"answer"``."""
+        if self.probability(features) < self.threshold:
             return DECLINE
-        return RELATED if self.answer_threshold is not None and p < self.answer_threshold else ANSWER
+        if self.answer_threshold is not None and self.answer_probability(features) < self.answer_threshold:
+            return RELATED
+        return ANSWER
 
     def probability(self, features: Sequence[float]) -> float:
         """P(answerable) for one feature vector; a NaN feature (signal unavailable) counts as average."""
-        z = self.intercept + sum(
-            c * (f - m) / (s or 1.0) for c, f, m, s in zip(self.coef, features, self.mean, self.scale) if f == f
-        )
+        return self._sigmoid(self.intercept, self.coef, features)
+
+    def answer_probability(self, features: Sequence[float]) -> float:
+        """The answer model's P(the bank answers this | not declined); ``probability`` when there is none."""
+        if self.answer_coef is None:
+            return self.probability(features)
+        return self._sigmoid(self.answer_intercept, self.answer_coef, features)
+
+    def _sigmoid(self, intercept: float, coef: Sequence[float], features: Sequence[float]) -> float:
+        z = intercept + sum(c * (f - m) / (s or 1.0) for c, f, m, s in zip(coef, features, self.mean, self.scale) if f == f)
         return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
 
     def declines(self, features: Sequence[float]) -> bool:
@@ -195,13 +226,17 @@ def _nan_to_mean(x):
 def fit_decline_model(
     features: Sequence[Sequence[float]], answerable: Sequence[bool], embedder: str, min_answered: float = 0.97,
     threshold_on: Sequence[object | None] | None = None, answer_on: Sequence[bool] | None = None,
-    max_direct_unanswerable: float = 0.12,
+    max_direct_unanswerable: float = 0.12, answer_other_weight: float = 0.5, answer_c: float = 1.0,
 ) -> DeclineModel:
     """Fit on labelled queries; the (decline) threshold is the highest one that still answers
     at least ``min_answered`` of the answerable queries of every group (maximising declines under that bound).
     ``threshold_on`` (default: one group, every row) gives each row's group, None = fit only.
-    ``answer_on`` marks the rows the answer threshold is set on (real questions): the lowest P at which at most
-    ``max_direct_unanswerable`` of their unanswerable rows would get a direct answer; None: no answer threshold."""
+    ``answer_on`` marks the rows the answer threshold is set on (real questions); None: no answer model and no
+    answer threshold.  The answer model is fitted on the rows of a group (not None: the labelled questions, not
+    the off-topic references), ``answer_on`` rows with weight 1 and the others ``answer_other_weight``, with
+    inverse regularisation ``answer_c``; the answer threshold is the lowest answer P at which at most
+    ``max_direct_unanswerable`` of the ``answer_on`` unanswerable rows would get a direct answer.  (Weight 0.5 and
+    C 1 were chosen by grouped cross-validation on real calib: eval/README.md, session 5.)"""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -224,15 +259,26 @@ def fit_decline_model(
             cuts.append(probs[min(allowed, len(probs) - 1)])
     threshold = float(min(cuts)) - 1e-9 if cuts else 0.5
     note = f"threshold keeps >= {min_answered:.0%} of calibration answerable queries of each group answered"
-    answer_threshold = None
+    answer_threshold, answer_coef, answer_intercept = None, None, 0.0
     if answer_on is not None:
-        harm = sorted((p for p, on, a in zip(p_all, answer_on, answerable) if on and not a), reverse=True)
+        rows = [i for i, g in enumerate(groups) if g is not None]
+        ya = y[rows]
+        if len(set(ya.tolist())) < 2:
+            raise ValueError("the answer model needs both answerable and unanswerable labelled queries")
+        weight = [1.0 if answer_on[i] else answer_other_weight for i in rows]
+        answer = LogisticRegression(C=answer_c, class_weight="balanced", max_iter=1000).fit(
+            ((x - mean) / scale)[rows], ya, sample_weight=weight)
+        answer_coef, answer_intercept = tuple(answer.coef_[0].tolist()), float(answer.intercept_[0])
+        model = DeclineModel(model.embedder, model.mean, model.scale, model.coef, model.intercept, 0.5,
+                             answer_coef=answer_coef, answer_intercept=answer_intercept)
+        harm = sorted((model.answer_probability(f) for f, on, a in zip(x, answer_on, answerable) if on and not a),
+                      reverse=True)
         if harm:
-            answer_threshold = max(float(harm[int(math.floor(max_direct_unanswerable * len(harm)))]) + 1e-9, threshold)
-            note += (f"; answer threshold: at most {max_direct_unanswerable:.0%} of the marked unanswerable queries "
-                     "answered directly")
+            answer_threshold = float(harm[int(math.floor(max_direct_unanswerable * len(harm)))]) + 1e-9
+            note += (f"; answer model on the labelled questions; answer threshold: at most "
+                     f"{max_direct_unanswerable:.0%} of the marked unanswerable queries answered directly")
     return DeclineModel(model.embedder, model.mean, model.scale, model.coef, model.intercept, threshold, note,
-                        answer_threshold=answer_threshold)
+                        answer_threshold=answer_threshold, answer_coef=answer_coef, answer_intercept=answer_intercept)
 
 
 def calibration_path(embedder_name: str, folder: Path = CALIBRATION_DIR) -> Path:
@@ -253,5 +299,6 @@ def load_decline_model(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tu
                                "run `python -m eval.calibrate`)")
     if model.answer_threshold is None:
         return model, f"decline: on (calibrated, threshold {model.threshold:.3f})"
+    on = "the answer model's P" if model.answer_coef is not None else "P"
     return model, (f"decline: on (calibrated, decline below {model.threshold:.3f}, related material below "
-                   f"{model.answer_threshold:.3f})")
+                   f"{model.answer_threshold:.3f} of {on})")
