@@ -257,6 +257,49 @@ def bot(seed_coach):
     fake.close()
 
 
+def test_a_click_right_after_the_controls_waits_for_the_grade_a_slow_store_has_not_saved_yet(seed_coach):
+    """The pending grade is stored under the controls message's ts, so just after that message is posted; with a
+    slow store a quick click lands first.  It must wait for the grade, not say the grade is gone."""
+    from slack_sdk import WebClient
+
+    from coach.slack.app import create_app
+    from coach.slack.server import serve_http
+    from coach.state import MemoryState
+
+    class SlowState(MemoryState):  # a store that takes its time to save a grade (a distant Redis, a busy disk)
+        def open_round(self, key, value, ttl):
+            if key.startswith("grade:"):
+                time.sleep(0.8)
+            return super().open_round(key, value, ttl)
+
+    fake = FakeSlack()
+    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7,
+                     state=SlowState())
+    server = serve_http(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/slack/events"
+    try:
+        form = urllib.parse.urlencode({"command": "/coach", "text": "practice", "channel_id": "C_slow", "user_id": "U1",
+                                       "team_id": "T1", "trigger_id": "1.2", "response_url": fake.url + "resp"})
+        assert send(url, form.encode(), content_type="application/x-www-form-urlencoded") == 200
+        (question,) = fake.wait("C_slow")
+        event = {"type": "message", "channel": "C_slow", "channel_type": "channel", "user": "U1", "text": "缓存，计算",
+                 "ts": next_ts(), "thread_ts": question["ts"]}
+        assert send(url, event_body(event)) == 200
+        _, _, controls = fake.wait("C_slow", 3)
+        (actions,) = [b for b in controls["blocks"] if b["type"] == "actions"]
+        first = next(e for e in actions["elements"] if e["type"] == "static_select")
+        assert send(url, block_action(controls, "U1", first["action_id"], "contradicted"), content_type=FORM) == 200
+        update = fake.wait_for("updates", 1)[-1]
+        assert update["ts"] == controls["ts"] and "Your grade" in update["text"]
+        assert not fake.ephemerals, f"the click was told the grade is gone: {fake.ephemerals}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.coach_bot.close()
+        fake.close()
+
+
 @pytest.mark.integration
 def test_threaded_reply_with_citation_block_and_no_secret_in_logs(bot, caplog):
     caplog.set_level(logging.DEBUG)

@@ -75,6 +75,7 @@ USAGE = ("Usage: `/coach practice` (a random question from the bank), `/coach pr
          "`/coach progress` (your own progress, shown only to you). "
          "Ask questions by mentioning me in a channel, or in a direct message.")
 ROUND_TTL_S = 7 * 86_400  # an unanswered practice round ends after a week
+PENDING_WAIT_S = 3.0  # how long a click waits for its grade to be (back) in the store
 
 
 _SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
@@ -412,6 +413,13 @@ class _Bot:
         user = (body.get("user") or {}).get("id", "")
         key = f"grade:{channel}:{ts}"
         stored = self.state.take_round(key)
+        # Not there yet, or out for a moment: the grade is stored just after its controls are posted (the key is
+        # the posted message's ts), and each change takes it out and puts it back.  A click that lands in either
+        # gap waits for it rather than being told the grade is gone.
+        deadline = time.monotonic() + PENDING_WAIT_S
+        while stored is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stored = self.state.take_round(key)
         try:
             entry = json.loads(stored) if stored else None
             grade = grade_from_json(entry["grade"]) if entry else None
