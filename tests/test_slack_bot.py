@@ -7,6 +7,7 @@ The pure parts (mrkdwn, splitting) are tested first, without any server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -236,34 +237,39 @@ def seed_coach(tmp_path_factory):
     return coach, index_dir
 
 
-@pytest.fixture(scope="module")
-def bot(seed_coach):
+@contextlib.contextmanager
+def running_bot(coach, fake: "FakeSlack | None" = None, **app_kwargs):
+    """A Bolt app (``create_app(coach, **app_kwargs)``) served on 127.0.0.1 against ``fake`` (default: a new
+    FakeSlack); yields (app, fake, events URL) and shuts all of it down afterwards."""
     from slack_sdk import WebClient
 
     from coach.slack.app import create_app
     from coach.slack.server import serve_http
 
-    fake = FakeSlack()
-    confirmed: list = []  # on_confirm calls: (user, section id, Grade)
-    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7,
-                     on_confirm=lambda user, section, grade: confirmed.append((user, section.id, grade)))
+    fake = fake or FakeSlack()
+    app = create_app(coach, client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, **app_kwargs)
     server = serve_http(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield type("Bot", (), {"fake": fake, "url": f"http://127.0.0.1:{server.server_port}/slack/events", "app": app,
-                           "confirmed": confirmed})
-    server.shutdown()
-    server.server_close()
-    app.coach_bot.close()
-    fake.close()
+    try:
+        yield app, fake, f"http://127.0.0.1:{server.server_port}/slack/events"
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.coach_bot.close()
+        fake.close()
+
+
+@pytest.fixture(scope="module")
+def bot(seed_coach):
+    confirmed: list = []  # on_confirm calls: (user, section id, Grade)
+    with running_bot(seed_coach[0], seed=7,
+                     on_confirm=lambda user, section, grade: confirmed.append((user, section.id, grade))) as (app, fake, url):
+        yield type("Bot", (), {"fake": fake, "url": url, "app": app, "confirmed": confirmed})
 
 
 def test_a_click_right_after_the_controls_waits_for_the_grade_a_slow_store_has_not_saved_yet(seed_coach):
     """The pending grade is stored under the controls message's ts, so just after that message is posted; with a
     slow store a quick click lands first.  It must wait for the grade, not say the grade is gone."""
-    from slack_sdk import WebClient
-
-    from coach.slack.app import create_app
-    from coach.slack.server import serve_http
     from coach.state import MemoryState
 
     class SlowState(MemoryState):  # a store that takes its time to save a grade (a distant Redis, a busy disk)
@@ -272,13 +278,7 @@ def test_a_click_right_after_the_controls_waits_for_the_grade_a_slow_store_has_n
                 time.sleep(0.8)
             return super().open_round(key, value, ttl)
 
-    fake = FakeSlack()
-    app = create_app(seed_coach[0], client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=7,
-                     state=SlowState())
-    server = serve_http(app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/slack/events"
-    try:
+    with running_bot(seed_coach[0], seed=7, state=SlowState()) as (_, fake, url):
         form = urllib.parse.urlencode({"command": "/coach", "text": "practice", "channel_id": "C_slow", "user_id": "U1",
                                        "team_id": "T1", "trigger_id": "1.2", "response_url": fake.url + "resp"})
         assert send(url, form.encode(), content_type="application/x-www-form-urlencoded") == 200
@@ -293,11 +293,6 @@ def test_a_click_right_after_the_controls_waits_for_the_grade_a_slow_store_has_n
         update = fake.wait_for("updates", 1)[-1]
         assert update["ts"] == controls["ts"] and "Your grade" in update["text"]
         assert not fake.ephemerals, f"the click was told the grade is gone: {fake.ephemerals}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        app.coach_bot.close()
-        fake.close()
 
 
 @pytest.mark.integration

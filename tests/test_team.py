@@ -28,7 +28,7 @@ from coach.state import MemoryProgress, MemoryState, SQLiteProgress, SQLiteState
 from coach.state.open import UnavailableProgress
 from tests.servers import free_port, start_postgres, start_redis
 from tests.test_slack_bot import (FORM, SECRET, TOKEN, FakeSlack, block_action, cited, event_body, mention, next_ts,
-                                  send)
+                                  running_bot, send)
 
 ROOT = Path(__file__).resolve().parents[1]
 KV = "KV Cache 的原理是什么？"
@@ -78,23 +78,11 @@ def settle(seconds: float = 1.5) -> None:
 # -- one bot in this process -----------------------------------------------------------------------------------
 @pytest.fixture()
 def bot(coach, tmp_path):
-    from slack_sdk import WebClient
 
-    from coach.slack.app import create_app
-    from coach.slack.server import serve_http
-
-    fake = TeamSlack()
     progress = SQLiteProgress(tmp_path / "progress.sqlite3")
-    app = create_app(coach, client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET, seed=3,
-                     state=SQLiteState(tmp_path / "state.sqlite3"), progress=progress, claim_ttl=1.0)
-    server = serve_http(app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield type("Bot", (), {"fake": fake, "url": f"http://127.0.0.1:{server.server_port}/slack/events", "app": app,
-                           "progress": progress})
-    server.shutdown()
-    server.server_close()
-    app.coach_bot.close()
-    fake.close()
+    with running_bot(coach, TeamSlack(), seed=3, state=SQLiteState(tmp_path / "state.sqlite3"), progress=progress,
+                     claim_ttl=1.0) as (app, fake, url):
+        yield type("Bot", (), {"fake": fake, "url": url, "app": app, "progress": progress})
 
 
 @pytest.mark.integration
@@ -171,19 +159,8 @@ def test_bad_input_gets_a_clear_reply_or_none_and_never_two(bot, caplog):
 
 @pytest.mark.integration
 def test_progress_store_down_says_not_saved_and_keeps_answering(coach):
-    from slack_sdk import WebClient
-
-    from coach.slack.app import create_app
-    from coach.slack.server import serve_http
-
-    fake = TeamSlack()
     down = UnavailableProgress("progress is not saved: COACH_PROGRESS_URL='mysql://x' cannot be used")
-    app = create_app(coach, client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET,
-                     state=MemoryState(), progress=down)
-    server = serve_http(app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/slack/events"
-    try:
+    with running_bot(coach, TeamSlack(), state=MemoryState(), progress=down) as (_, fake, url):
         command(url, "practice", "C_down")
         (question,) = fake.wait("C_down", 1)
         send(url, event_body({"type": "message", "channel": "C_down", "channel_type": "channel", "user": "U1",
@@ -197,11 +174,6 @@ def test_progress_store_down_says_not_saved_and_keeps_answering(coach):
         assert cited(fake.wait("C_down", 4)[3]) == ["Q13"]
         command(url, "progress", "C_down")
         assert "not saved" in fake.wait("C_down", 5)[4]["text"]
-    finally:
-        server.shutdown()
-        server.server_close()
-        app.coach_bot.close()
-        fake.close()
 
 
 def test_event_kind_and_keys():
@@ -432,36 +404,23 @@ def test_a_bot_with_bad_store_urls_starts_names_them_and_answers(tmp_path, index
 
 @pytest.mark.integration
 def test_a_slow_answer_keeps_its_claim_so_a_retry_is_not_answered_twice(index_dir):
-    from slack_sdk import WebClient
-
-    from coach.slack.app import create_app
-    from coach.slack.server import serve_http
-
-    llm, fake = HangingLLM(), TeamSlack()
+    llm = HangingLLM()
     slow_coach, _ = build_coach(Settings(index_dir=index_dir, embedder="hash", llm_base_url=llm.url, llm_model="m",
                                          llm_timeout=30, llm_deadline=30))
-    app = create_app(slow_coach, client=WebClient(token=TOKEN, base_url=fake.url), signing_secret=SECRET,
-                     state=MemoryState(), claim_ttl=0.6)
-    server = serve_http(app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/slack/events"
     try:
-        body = event_body(mention("C_slow", KV, next_ts()), "EvSLOW1")
-        send(url, body)
-        deadline = time.monotonic() + 20
-        while not llm.requests:
-            assert time.monotonic() < deadline, "the bot never asked its LLM"
-            time.sleep(0.05)
-        time.sleep(2.0)  # over three claim lifetimes: only the heartbeat keeps the claim alive
-        send(url, body, headers={"X-Slack-Retry-Num": "1"})
-        settle(0.5)
-        llm.release.set()  # the LLM gives up: the coach answers extractively, with a notice
-        (post,) = fake.wait("C_slow", 1)
-        settle()
-        assert len(fake.in_channel("C_slow")) == 1 and cited(post) == ["Q13"]
+        with running_bot(slow_coach, TeamSlack(), state=MemoryState(), claim_ttl=0.6) as (_, fake, url):
+            body = event_body(mention("C_slow", KV, next_ts()), "EvSLOW1")
+            send(url, body)
+            deadline = time.monotonic() + 20
+            while not llm.requests:
+                assert time.monotonic() < deadline, "the bot never asked its LLM"
+                time.sleep(0.05)
+            time.sleep(2.0)  # over three claim lifetimes: only the heartbeat keeps the claim alive
+            send(url, body, headers={"X-Slack-Retry-Num": "1"})
+            settle(0.5)
+            llm.release.set()  # the LLM gives up: the coach answers extractively, with a notice
+            (post,) = fake.wait("C_slow", 1)
+            settle()
+            assert len(fake.in_channel("C_slow")) == 1 and cited(post) == ["Q13"]
     finally:
-        server.shutdown()
-        server.server_close()
-        app.coach_bot.close()
-        fake.close()
         llm.close()
