@@ -140,8 +140,8 @@ class FakeSlack:
                     self.limited_at.append(time.monotonic())
                     return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
                 blocks = args.get("blocks") or []
-                post = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,
-                        "ts": f"1700000000.{next(self._ts):06d}", "at": time.monotonic()}
+                post = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,  # ts: epoch
+                        "ts": f"{int(time.time())}.{next(self._ts):06d}", "at": time.monotonic()}  # seconds, as Slack's
                 self.posts.append(post)
                 self.cond.notify_all()
             return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": post["ts"], "message": {}}
@@ -267,15 +267,15 @@ def bot(seed_coach):
         yield type("Bot", (), {"fake": fake, "url": url, "app": app, "confirmed": confirmed})
 
 
-def test_a_click_right_after_the_controls_waits_for_the_grade_a_slow_store_has_not_saved_yet(seed_coach):
-    """The pending grade is stored under the controls message's ts, so just after that message is posted; with a
-    slow store a quick click lands first.  It must wait for the grade, not say the grade is gone."""
+def test_a_quick_reply_or_click_waits_for_the_round_or_grade_a_slow_store_has_not_saved_yet(seed_coach):
+    """A round is stored under its question's ts and a pending grade under its controls' ts, so each just after
+    that message is posted; with a slow store a quick reply or click lands first.  The reply must still be graded
+    and the click must wait for the grade, not be told it is gone."""
     from coach.state import MemoryState
 
-    class SlowState(MemoryState):  # a store that takes its time to save a grade (a distant Redis, a busy disk)
+    class SlowState(MemoryState):  # a store that takes its time to save (a distant Redis, a busy disk)
         def open_round(self, key, value, ttl):
-            if key.startswith("grade:"):
-                time.sleep(0.8)
+            time.sleep(0.8)
             return super().open_round(key, value, ttl)
 
     with running_bot(seed_coach[0], seed=7, state=SlowState()) as (_, fake, url):

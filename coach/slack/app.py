@@ -75,7 +75,16 @@ USAGE = ("Usage: `/coach practice` (a random question from the bank), `/coach pr
          "`/coach progress` (your own progress, shown only to you). "
          "Ask questions by mentioning me in a channel, or in a direct message.")
 ROUND_TTL_S = 7 * 86_400  # an unanswered practice round ends after a week
-PENDING_WAIT_S = 3.0  # how long a click waits for its grade to be (back) in the store
+PENDING_WAIT_S = 3.0  # how long a click or a reply waits for its grade or round to be (back) in the store
+RECENT_ROOT_S = 60.0  # a thread root younger than this (by its Slack ts; clocks may differ) may still be opening
+
+
+def _ts_seconds(ts: str) -> float:
+    """A Slack ts as epoch seconds (``"1712345678.000100" -> 1712345678.0001``); -inf when it is not one."""
+    try:
+        return float(ts)
+    except (TypeError, ValueError):
+        return float("-inf")
 
 
 _SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
@@ -304,7 +313,10 @@ class _Bot:
         if kind is None:
             return
         if thread:
-            section_id = self.state.take_round(f"{channel}:{root}")
+            # A round is opened just after its question is posted; a reply to a question only just posted may
+            # arrive first.  Only then is it worth waiting (a round's root is the bot's own recent message).
+            recent = 0 <= time.time() - _ts_seconds(root) < RECENT_ROOT_S
+            section_id = self._take_round(f"{channel}:{root}", PENDING_WAIT_S if recent else 0.0)
             if section_id is not None:
                 return self.grade(channel, root, text, section_id, person)
         if kind == "thread":
@@ -405,6 +417,17 @@ class _Bot:
             log.error("chat.postEphemeral to %s failed: %s", channel,
                       err.response.get("error") if err.response is not None else "?")
 
+    def _take_round(self, key: str, wait: float) -> str | None:
+        """``state.take_round(key)``, retried for up to ``wait`` seconds while nothing is stored under the key: what
+        is stored under a message's ts can only be stored once that message is posted, so a quick reply or click
+        can arrive first."""
+        stored = self.state.take_round(key)
+        deadline = time.monotonic() + wait
+        while stored is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stored = self.state.take_round(key)
+        return stored
+
     def _take_pending(self, body: dict):
         """The grade awaiting confirmation under the clicked message, taken from the shared store (so the click
         may reach any replica, and two clicks cannot both confirm it); None, with a word to the user, if gone."""
@@ -412,14 +435,9 @@ class _Bot:
         ts = (body.get("message") or {}).get("ts", "")
         user = (body.get("user") or {}).get("id", "")
         key = f"grade:{channel}:{ts}"
-        stored = self.state.take_round(key)
-        # Not there yet, or out for a moment: the grade is stored just after its controls are posted (the key is
-        # the posted message's ts), and each change takes it out and puts it back.  A click that lands in either
-        # gap waits for it rather than being told the grade is gone.
-        deadline = time.monotonic() + PENDING_WAIT_S
-        while stored is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            stored = self.state.take_round(key)
+        # Each change takes the grade out and puts it back, and it is first stored just after its controls are
+        # posted: a click in either gap waits for it.
+        stored = self._take_round(key, PENDING_WAIT_S)
         try:
             entry = json.loads(stored) if stored else None
             grade = grade_from_json(entry["grade"]) if entry else None
