@@ -242,6 +242,77 @@ def wrong_number(point: str, clause: str) -> str:
     return ""
 
 
+# Polar adjectives, each family two sides of one scale (general vocabulary of Chinese and English, not the
+# bank's): a point's "低时延" against an answer's "时延高".  Only a word right next to a matched term counts.
+POLAR: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("高", "大", "多", "长", "强", "重", "深", "宽", "high", "higher", "large", "larger", "big", "bigger", "many",
+      "more", "long", "longer", "strong", "stronger", "heavy", "deep", "wide"),
+     ("低", "小", "少", "短", "弱", "轻", "浅", "窄", "low", "lower", "small", "smaller", "few", "fewer", "less",
+      "short", "shorter", "weak", "weaker", "light", "shallow", "narrow")),
+    (("快", "fast", "faster", "quick", "quicker"), ("慢", "slow", "slower")),
+    (("好", "优", "good", "better"), ("差", "坏", "劣", "bad", "worse", "poor")),
+    (("易", "容易", "easy", "easier"), ("难", "困难", "hard", "harder", "difficult")),
+    (("简单", "简洁", "simple", "simpler"), ("复杂", "繁琐", "complex", "complicated")),
+)
+_POLAR_SIGN = {w: (f, 1 if side == 0 else -1) for f, fam in enumerate(POLAR) for side in (0, 1) for w in fam[side]}
+_CJK_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if not w.isascii()), key=len, reverse=True))
+_EN_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if w.isascii()), key=len, reverse=True))
+# Degree and linking words allowed between a term and its adjective ("时延很高", "吞吐都偏低", "latency is high").
+_DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调)"
+_NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
+_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:(?:和|与|及|、|/)\s*[\u4e00-\u9fffA-Za-z0-9]{{1,6}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+                    rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
+                    rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
+_BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
+
+
+# Words that start with a polar character and name a quantity or a thing, not a degree ("上下文长度", "大模型").
+_NOT_POLAR = re.compile("长度|大小|多少|高度|深度|宽度|强度|难度|难点|好处|多样|大量|少量|多数|少数|大模型|大语言模型|小模型|"
+                        "多头|多轮|多模态|多任务|长期|短期|重要|重新|重复|轻量|大致|大概|多次|少许")
+
+
+@lru_cache(maxsize=4096)
+def _mask_polar(text: str) -> str:
+    """``mask_fixed`` plus the words of _NOT_POLAR blanked (same length)."""
+    return _NOT_POLAR.sub(lambda m: "□" * len(m.group(0)), mask_fixed(text))
+
+
+def _polarity(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
+    """(family, +1/-1) of the polar adjective right before or after ``text[span]``, a negation flipping it."""
+    a, b = span
+    masked = _mask_polar(text)
+    head, tail = masked[max(0, a - 8):a], masked[b:b + 14]
+    m = _BEFORE.search(head)
+    if m is None:
+        m = _AFTER.search(tail)
+    if m is None:
+        return None
+    groups = [g for g in m.groups()]
+    word = next(g for g in reversed(groups) if g)
+    family, sign = _POLAR_SIGN[word.lower()]
+    if any(g for g in groups[:-1] if g and g.lower() in ("不", "没", "没有", "并不", "不太", "不够", "not", "never",
+                                                           "isn't", "aren't")):
+        sign = -sign
+    return family, sign
+
+
+def polar_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
+               clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
+    """A matched term with a polar adjective on one side of a scale in the point and the other in the clause:
+    ``polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])`` -> "“低” … “高”".
+
+    ``point_spans[i]`` is one concept's place in the point, ``clause_spans[i]`` all of its places in the clause;
+    the clause must not also say the point's side next to the same term."""
+    for ps, cs in zip(point_spans, clause_spans):
+        said = _polarity(point, ps)
+        if said is None:
+            continue
+        seen = [q for q in (_polarity(clause, c) for c in cs) if q is not None and q[0] == said[0]]
+        if seen and all(q[1] != said[1] for q in seen):
+            return f"“{point[ps[0]:ps[1]]}” is {'+-'[said[1] < 0]} in the point, the answer says the opposite"
+    return ""
+
+
 def antonym(point: str, clause: str) -> str:
     """An antonym pair split between the point and the clause (each side absent from the other text)."""
     c = mask_fixed(clause.lower())
@@ -285,4 +356,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["polar_flip", "POLAR", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

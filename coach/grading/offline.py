@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, hedged_sentences, is_hedge, negation_flip, polarity_flip, reversal, swapped, wrong_number
+from .cues import antonym, hedged_sentences, polar_flip, is_hedge, negation_flip, polarity_flip, reversal, swapped, wrong_number
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -183,6 +183,10 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
             reason = polarity_flip(point, clause.text, [p for p, _ in here], [q for _, q in here])
             if reason:
                 return reason, ""
+    reason = polar_flip(point, [point_spans[c.key] for c, _, _ in matched], text,
+                        [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
+    if reason:
+        return reason, ""
     reason = antonym(point, text)
     if reason:
         return reason, reason.split("”", 1)[0].lstrip("“")

@@ -1,0 +1,47 @@
+"""The offline judge's contradiction cues added in session 6, one hand-checkable case each.
+
+Thresholds are round (as in tests/test_grader.py) so every verdict below can be worked out by hand from
+coach/grading/offline.py's rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coach.bank.glossary import load_glossary
+from coach.grader import CONTRADICTED, COVERED, Grader, OfflineParams
+from coach.grading.cues import polar_flip
+from coach.types import Section
+
+SEED = Path(__file__).resolve().parents[1] / "corpus"
+HAND = OfflineParams(covered=0.6, partial=0.4, contradict=0.4)
+SERVE = Section("Q45", "vLLM 优势？", "G. 部署", "PagedAttention；低时延高吞吐。", "bank.md", 1)
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader(None, glossary=load_glossary(SEED).groups, params=HAND)
+
+
+def test_polar_adjective_next_to_a_term_flips_against_the_other_side_of_its_scale():
+    # 时延 (1, 3) has 低 right before it in the point; the answer puts 高 right after it
+    assert polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])
+    # degree words and a coordination may stand between ("并发和吞吐都偏低" says both are low)
+    assert polar_flip("高并发", [(1, 3)], "所以并发和吞吐都偏低", [[(2, 4)]])
+    # the same side in other words, or a negated other side, agrees
+    assert not polar_flip("低时延", [(1, 3)], "时延很低", [[(0, 2)]])
+    assert not polar_flip("高吞吐", [(1, 3)], "吞吐不低", [[(0, 2)]])
+    # English, and across languages: "high latency" against 低时延
+    assert polar_flip("低时延", [(1, 3)], "high latency", [[(5, 12)]])
+    # a word that only starts with a polar character is not a degree: 上下文长度 is not "long context"
+    assert not polar_flip("短上下文", [(1, 4)], "上下文长度", [[(0, 3)]])
+
+
+def test_polar_flip_contradicts_a_point_and_its_own_words_cover_it(grader):
+    wrong = grader.grade(SERVE, "用 PagedAttention，时延高、吞吐低。")
+    assert [v.verdict for v in wrong.points] == [COVERED, CONTRADICTED]
+    assert wrong.points[1].evidence == "时延高、吞吐低"
+    right = grader.grade(SERVE, "用 PagedAttention，时延低、吞吐高。")
+    assert [v.verdict for v in right.points] == [COVERED, COVERED]
