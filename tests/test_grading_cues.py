@@ -12,7 +12,7 @@ import pytest
 
 from coach.bank.glossary import load_glossary
 from coach.grader import CONTRADICTED, COVERED, Grader, OfflineParams
-from coach.grading.cues import polar_flip
+from coach.grading.cues import negations, negative_sense, polar_flip
 from coach.types import Section
 
 SEED = Path(__file__).resolve().parents[1] / "corpus"
@@ -45,3 +45,22 @@ def test_polar_flip_contradicts_a_point_and_its_own_words_cover_it(grader):
     assert wrong.points[1].evidence == "时延高、吞吐低"
     right = grader.grade(SERVE, "用 PagedAttention，时延低、吞吐高。")
     assert [v.verdict for v in right.points] == [COVERED, COVERED]
+
+
+def test_a_negative_point_said_negatively_in_other_words_is_not_reversed():
+    # the point says 无需/避免/去掉; the answer says skip/without/去掉了 in its own place: agreement
+    assert negative_sense("so you skip the reward model") and negative_sense("Transformer 把递归去掉了")
+    # a dismissal holds a negation but is not the point's "not": "也无所谓" reverses 避免
+    assert not negative_sense("tokenizer 跟 LLM 冲突也无所谓") and not negative_sense("it doesn't really matter")
+    # code's None is a value
+    assert negations("def f(mask=None): if mask is not None: pass") == 0
+
+
+def test_not_keeping_agrees_with_a_point_that_says_reduce(grader):
+    ckpt = Section("Q23", "梯度检查点？", "D. 训练", "减少中间激活保存；换算力为显存。", "bank.md", 1)
+    grade = grader.grade(ckpt, "前向时不保存全部中间激活，反向时再重算。")
+    assert grade.points[0].verdict == COVERED
+    # but a negation of the reduce verb itself still reverses it, and "no effect on it" is no reduction
+    assert grader.grade(ckpt, "它并不会减少中间激活保存。").points[0].verdict == CONTRADICTED
+    kv = Section("Q14", "MQA？", "A. 架构基础", "显著减少 KV Cache 体积。", "bank.md", 1)
+    assert grader.grade(kv, "对 KV Cache 的体积基本没影响。").points[0].verdict == CONTRADICTED

@@ -1,11 +1,16 @@
 """Contradiction cues: does a clause that talks about a key point say the opposite of it?
 
 Pure functions over text and the spans where the point's concepts were found
-(terms.Concepts.find).  Four cues, each with a hand-checkable example:
+(terms.Concepts.find).  Five cues, each with a hand-checkable example:
 
 - negation flip: a negation word right before a matched term in one text and not
   in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
-  Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ...) are masked first.
+  Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ..., code's None) are masked first.
+  A negative point (无需 X, 避免 X) is not reversed by a clause that says "not" its own way (skip, 去掉了,
+  without; ``negative_sense``), and "不保存 X" agrees with "减少 X 保存" (a reduce verb before the term);
+  a dismissal (无所谓, 基本没影响, doesn't matter) is no such "not".
+- polar adjective: one side of a scale right next to a matched term in the point, the other side next to
+  it in the clause.  ``polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])`` -> "“时延” is - ...".
 - antonym pair: the point says one side of a pair and the clause the other and not
   the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
 - wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
@@ -35,6 +40,40 @@ _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
                      r"instead of|avoid|avoids|avoided|avoiding)\b|n't\b", re.I)  # avoid: as 避免 above
+# Words that say "less of" or "without" in other forms than a negation before the term: "把递归去掉了",
+# "you skip the reward model", "drop recurrence".  A point that is negative (无需 X, 避免 X) is reversed
+# only by a clause with none of these nor a negation: a correct answer says the negative its own way.
+_NEG_SENSE = re.compile(r"去掉|去除|省掉|省去|跳过|丢掉|扔掉|砍掉|拿掉|不要|免掉|没必要|用不着|"
+                        r"\b(?:skip|skips|skipped|skipping|drop|drops|dropped|dropping|remove|removes|removed|removing|"
+                        r"eliminate|eliminates|eliminated|get rid|gets rid|instead|otherwise|rather than|no longer|"
+                        r"free of|bypass|bypasses|avoids?|without)\b|-free\b", re.I)
+# Verbs that say "less of" the term ("减少中间激活保存"): "不保存全部中间激活" says the same, it does not negate it.
+_REDUCE = re.compile(r"减少|减小|降低|防止|抑制|缓解|减轻|少存|\b(?:reduce|reduces|reducing|prevent|prevents|limit|limits|"
+                     r"fewer|less)\b", re.I)
+
+
+# A dismissal ("也无所谓", "基本没影响", "doesn't matter") holds a negation but reverses a point that says
+# "avoid X" or "X matters": it is not the point's "not" said another way.
+_DISMISS = re.compile(r"无所谓|没关系|不重要|无关紧要|(?:基本|几乎)?没(?:什么|啥)?(?:影响|作用|帮助|用|区别)|不影响|不会变|没变|"
+                      r"\b(?:doesn't|does not|don't|do not)\s+(?:really\s+)?(?:matter|change|help|affect)|"
+                      r"\bno\s+(?:real\s+)?(?:effect|difference|impact)|\bno matter\b", re.I)
+
+
+def negative_sense(text: str) -> bool:
+    """Whether ``text`` says "not" or "without" in any form (a negation, or a verb like 去掉/skip), dismissals
+    ("无所谓", "doesn't matter") left out."""
+    text = _DISMISS.sub(lambda m: "□" * len(m.group(0)), mask_fixed(text))
+    return negations(text) > 0 or _NEG_SENSE.search(text) is not None
+
+
+def _reduced(point: str, clause: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """The point says "reduce" the term (a reduce verb within SCOPE before one of ``spans``) and the clause
+    does not say "reduce" itself (then its negation would govern that verb: "不会减少幻觉")."""
+    if _REDUCE.search(clause):
+        return False
+    return any(_units(point[m.end():a]) <= SCOPE for m in _REDUCE.finditer(point) for a, _ in spans if m.end() <= a)
+
+
 GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
 
 # Pairs of opposite claims, written from the field's usual contrasts (not from any eval answer).
@@ -72,9 +111,15 @@ _FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reve
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff]{1,2})[不没]\1")
 
 
+# Python's None in code ("mask=None", "if mask is not None") is a value, not a negation.
+_CODE_NONE = re.compile(r"(?:=\s*|\bis\s+(?:not\s+)?|\(\s*)None\b")
+
+
 @lru_cache(maxsize=4096)
 def mask_fixed(text: str) -> str:
-    """``text`` with the words of _NOT_NEGATION and A-not-A questions blanked (same length, offsets stay valid)."""
+    """``text`` with the words of _NOT_NEGATION, A-not-A questions and code's None blanked (same length, offsets
+    stay valid)."""
+    text = _CODE_NONE.sub(lambda m: "□" * len(m.group(0)), text)
     text = _A_NOT_A.sub(lambda m: "□" * len(m.group(0)), text)
     return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
@@ -156,6 +201,11 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ])
     # with spans: negated or not (two "no"s in "no RM and no online RL" coordinate, they do not cancel)
     flip = (n_point > 0) != (n_clause > 0) if point_spans else n_point % 2 != n_clause % 2
+    if flip and n_point > n_clause and negative_sense(clause):  # the clause says the point's "not" its own way
+        return ""
+    if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
+            any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
+        return ""
     if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
             "the point is negative, the answer's clause is not"
@@ -172,9 +222,9 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
         in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
         # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
         # negates 在线 RL too: a negation's scope runs over a coordination)
-        if in_clause and not in_point and not _negated_before(point, ps):
+        if in_clause and not in_point and not _negated_before(point, ps) and not _reduced(point, clause, [(ps, pe)]):
             return f"“{in_clause}” before “{clause[cs:ce]}”"
-        if in_point and not in_clause and not _negated_before(clause, cs):
+        if in_point and not in_clause and not _negated_before(clause, cs) and not negative_sense(clause):
             return f"the point says “{in_point}”, the answer does not"
     return ""
 
@@ -356,4 +406,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["polar_flip", "POLAR", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
