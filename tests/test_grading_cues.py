@@ -64,3 +64,11 @@ def test_not_keeping_agrees_with_a_point_that_says_reduce(grader):
     assert grader.grade(ckpt, "它并不会减少中间激活保存。").points[0].verdict == CONTRADICTED
     kv = Section("Q14", "MQA？", "A. 架构基础", "显著减少 KV Cache 体积。", "bank.md", 1)
     assert grader.grade(kv, "对 KV Cache 的体积基本没影响。").points[0].verdict == CONTRADICTED
+
+
+def test_a_cue_in_a_neighbouring_clause_about_something_else_does_not_count(grader):
+    norm = Section("Q7", "LN 与 RMSNorm？", "A. 架构基础", "LN 归一化均值+方差。", "bank.md", 1)
+    # the second clause names only 均值, which the first already says: it is RMSNorm's negation, not LN's
+    assert grader.grade(norm, "LN 同时对均值和方差做归一化；RMSNorm 不减均值。").points[0].verdict == COVERED
+    # a second clause that adds a term of the point (均值) carries its negation into the pair
+    assert grader.grade(norm, "LN 只做方差归一化、不减均值。").points[0].verdict == CONTRADICTED

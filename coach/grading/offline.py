@@ -118,13 +118,16 @@ class OfflineJudge:
                     found[c.key] = self.concepts.find(c, answer, longest=True)
             weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
             total = sum(weights) or 1.0
-            point_spans = {c.key: (self.concepts.find(c, point) or [(0, 0)])[0] for c in cs}
+            point_spans = {c.key: min(self.concepts.find(c, point) or [(0, 0)], key=lambda s: (s[0], -s[1]))
+                           for c in cs}  # the first place, its longest name: 保真度 rather than 保真
             verbatim = _squash(flat(point))
             best = _Best()
             for w, wflat, vague, sub in zip(windows, squashed, hedged, parts):
                 inside = [(c, wt, [s for s in found[c.key] if w.start <= s[0] and s[1] <= w.end])
                           for c, wt in zip(cs, weights)]
                 matched = [(c, wt, sp) for c, wt, sp in inside if sp]
+                if len(sub) == 2 and _redundant(sub, matched):
+                    continue  # one clause names nothing of the point the other lacks: the other alone decides
                 said = bool(verbatim) and verbatim in wflat  # the point itself, verbatim
                 cover = 1.0 if said else sum(wt for _, wt, _ in matched) / total
                 if not matched and cover < 1.0:
@@ -161,6 +164,13 @@ class OfflineJudge:
 def _squash(text: str) -> str:
     """``flat`` for text that is already normalised: lower case, no spaces."""
     return text.lower().replace(" ", "")
+
+
+def _redundant(sub: tuple[Clause, Clause], matched) -> bool:
+    """Whether one clause of a pair names none of the point's concepts that the other does not also name:
+    "LN 归一化均值和方差；RMSNorm 不减均值" is about LN in its first clause, the second's negation is RMSNorm's."""
+    keys = [{c.key for c, _, sp in matched if any(k.start <= a and b <= k.end for a, b in sp)} for k in sub]
+    return keys[0] <= keys[1] or keys[1] <= keys[0]
 
 
 def _windows(cls: list[Clause], answer: str) -> list[Clause]:
