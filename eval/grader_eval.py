@@ -283,7 +283,7 @@ def main(argv=None) -> int:
               "copy into coach/grading/offline.py OfflineParams")
     p = grader.offline.params
     print(f"offline thresholds: covered={p.covered:.2f} partial={p.partial:.2f} contradict={p.contradict:.2f} "
-          f"ratio={p.ratio:.2f}\n")
+          f"ratio={p.ratio:.2f} dominate={p.dominate:.2f} margin={p.margin:.2f}\n")
     t = tables(judge_all(grader, items, sections, use_llm=llm is not None))
     print(render(t))
     if args.json:

@@ -72,3 +72,17 @@ def test_a_cue_in_a_neighbouring_clause_about_something_else_does_not_count(grad
     assert grader.grade(norm, "LN 同时对均值和方差做归一化；RMSNorm 不减均值。").points[0].verdict == COVERED
     # a second clause that adds a term of the point (均值) carries its negation into the pair
     assert grader.grade(norm, "LN 只做方差归一化、不减均值。").points[0].verdict == CONTRADICTED
+
+
+def test_a_cued_clause_that_names_clearly_more_of_the_point_than_any_clean_one_contradicts():
+    # shipped rule: cue coverage >= dominate (0.4) and >= best clean coverage + margin (0.2), below the older
+    # rule's contradict (0.8): "DPO 也需要 RM" names DPO and RM (0.59 of the point) without its 无需
+    dpo = Section("J3", "DPO 与 PPO？", "J. 对比", "DPO 无需 RM 与在线 RL。", "bank.md", 1)
+    shipped = Grader(None, glossary=load_glossary(SEED).groups)
+    s = shipped.offline.scores(["DPO 无需 RM 与在线 RL"], "DPO 也需要 RM")[0]
+    assert 0.4 <= s.best_cue < 0.8 and s.best_clean == 0.0, s
+    assert shipped.grade(dpo, "DPO 也需要 RM。").points[0].verdict == CONTRADICTED
+    lax = Grader(None, glossary=load_glossary(SEED).groups, params=OfflineParams(margin=1.0))
+    assert lax.grade(dpo, "DPO 也需要 RM。").points[0].verdict != CONTRADICTED
+    with pytest.raises(ValueError, match="margin"):
+        OfflineParams(margin=1.5)
