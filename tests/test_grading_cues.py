@@ -12,7 +12,7 @@ import pytest
 
 from coach.bank.glossary import load_glossary
 from coach.grader import CONTRADICTED, COVERED, Grader, OfflineParams
-from coach.grading.cues import negations, negative_sense, polar_flip
+from coach.grading.cues import antonym, negations, negative_sense, polar_flip
 from coach.types import Section
 
 SEED = Path(__file__).resolve().parents[1] / "corpus"
@@ -86,3 +86,21 @@ def test_a_cued_clause_that_names_clearly_more_of_the_point_than_any_clean_one_c
     assert lax.grade(dpo, "DPO 也需要 RM。").points[0].verdict != CONTRADICTED
     with pytest.raises(ValueError, match="margin"):
         OfflineParams(margin=1.5)
+
+
+def test_antonyms_of_order_exactness_quantity_and_english_direction():
+    assert antonym("在生成前检索外部知识", "生成完之后再去检索") and not antonym("在不改动训练的前提下量化", "训练之后量化")
+    assert antonym("访存优化且精确", "是一种近似注意力") and antonym("选择少量专家", "都会过所有专家")
+    assert antonym("提高并发吞吐", "throughput goes down") and antonym("显著减少 KV Cache 体积", "the KV cache grows")
+
+
+def test_an_antonym_counts_only_next_to_the_term_it_governs():
+    # "reduces" governs hallucinations; 时效性 ("up to date") stands four words further on
+    clause = "it reduces hallucinations and keeps answers up to date"
+    assert antonym("增强时效性", clause) and not antonym("增强时效性", clause, [(clause.index("up to date"), len(clause))])
+    assert antonym("提高吞吐", "吞吐反而下降", [(0, 2)])  # the term as the subject, right before
+
+
+def test_polar_adjective_across_a_comparison_and_a_hedge():
+    assert polar_flip("小 LR 微调", [(2, 4)], "学习率一般要比预训练时更大", [[(0, 3)]])
+    assert polar_flip("实现简洁", [(0, 2)], "实现比 PPO 更复杂", [[(0, 2)]])

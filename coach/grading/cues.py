@@ -94,11 +94,23 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
     ("reduce", "increase"), ("reduces", "increases"), ("easier", "harder"), ("only", "all"), ("once", "repeatedly"),
     ("help", "hinder"), ("helps", "hinders"),
+    # order, exactness and quantity (general words of the field: "生成前检索", "精确注意力", "少量专家")
+    ("前", "之后"), ("前", "以后"), ("before", "after"), ("精确", "近似"), ("exact", "approximate"),
+    ("少量", "所有"), ("少量", "全部"), ("部分", "全部"), ("部分", "所有"), ("a few", "all"), ("some", "all"),
 ) + tuple(
     # Direction verbs as two families, every word of one the opposite of every word of the other (general
     # Chinese, not the bank's: the hand-written pairs above missed e.g. 增加 vs 降低).
     (up, down) for up in ("增加", "增大", "提高", "提升", "上升", "升高", "加大", "增强", "加剧")
     for down in ("减少", "减小", "降低", "下降", "削弱", "减弱", "缓解", "减轻")
+) + tuple(
+    # the same two families in English, and across the languages (a Chinese point, an English answer)
+    (up, down) for up in ("increase", "increases", "increased", "raise", "raises", "improve", "improves", "boost",
+                          "boosts", "grow", "grows", "rise", "rises", "goes up", "go up", "增加", "增大", "提高", "提升",
+                          "上升", "加大", "增强")
+    for down in ("decrease", "decreases", "decreased", "reduce", "reduces", "reduced", "lower", "lowers", "drop",
+                 "drops", "fall", "falls", "shrink", "shrinks", "goes down", "go down", "减少", "减小", "降低", "下降",
+                 "削弱", "减弱")
+    if not (up.isascii() is False and down.isascii() is False)  # the Chinese-only pairs are listed above
 )
 _COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather than|over\b", re.I)
 _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
@@ -308,9 +320,9 @@ _POLAR_SIGN = {w: (f, 1 if side == 0 else -1) for f, fam in enumerate(POLAR) for
 _CJK_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if not w.isascii()), key=len, reverse=True))
 _EN_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if w.isascii()), key=len, reverse=True))
 # Degree and linking words allowed between a term and its adjective ("时延很高", "吞吐都偏低", "latency is high").
-_DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调)"
+_DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调|一般|通常|往往|总是|一定|其实|反而|基本)"
 _NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
-_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:(?:和|与|及|、|/)\s*[\u4e00-\u9fffA-Za-z0-9]{{1,6}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+_AFTER = re.compile(rf"^\s*(?:的)?\s*{_DEGREE}{{0,2}}\s*(?:(?:和|与|及|、|/|比|than)\s*[\u4e00-\u9fffA-Za-z0-9 ]{{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
                     rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
                     rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
 _BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
@@ -363,13 +375,35 @@ def polar_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
     return ""
 
 
-def antonym(point: str, clause: str) -> str:
-    """An antonym pair split between the point and the clause (each side absent from the other text)."""
+def antonym(point: str, clause: str, spans: Sequence[tuple[int, int]] = ()) -> str:
+    """An antonym pair split between the point and the clause (each side absent from the other text).
+
+    With ``spans`` (the matched terms' places in the clause), the clause's side must govern one of them: the
+    term within NEAR_AFTER units after it (its object: "降低了显存", "reduces the memory") or NEAR_BEFORE units
+    before it (its subject: "吞吐下降", "throughput goes down").  In "It reduces hallucinations and keeps answers
+    up to date", "reduces" is about hallucinations, not about 时效性 (up to date) further on."""
     c = mask_fixed(clause.lower())
     for x, y in _sides(point):
-        if _has(c, y) and not _has(c, x):
+        if _has(c, y) and not _has(c, x) and (not spans or _near(c, y, spans)):
             return f"“{x}” in the point, “{y}” in the answer"
     return ""
+
+
+def _near(text: str, word: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether an occurrence of ``word`` in ``text`` is within SCOPE units of one of ``spans``."""
+    pattern = r"(?<![a-z])" + re.escape(word) + r"(?![a-z])" if word.isascii() else re.escape(word)
+    for m in re.finditer(pattern, text):
+        for a, b in spans:
+            if m.end() <= a and _units(text[m.end():a]) <= NEAR_AFTER:
+                return True
+            if b <= m.start() and _units(text[b:m.start()]) <= NEAR_BEFORE:
+                return True
+            if a < m.end() and m.start() < b:  # the word is inside the matched name
+                return True
+    return False
+
+
+NEAR_AFTER, NEAR_BEFORE = 4, 6  # units (see _units) between an antonym and the term it governs
 
 
 @lru_cache(maxsize=4096)
@@ -385,6 +419,8 @@ def _has(text: str, word: str) -> bool:
         return re.search(r"(?<![a-z])" + re.escape(word) + r"(?![a-z])", text) is not None
     if word in ("稳定", "需要", "更稳定"):
         return re.search(r"(?<![不无])" + re.escape(word), text) is not None
+    if word == "前":  # "before", not 前提/前向/目前/提前/前馈/前缀/前端/前面
+        return re.search(r"(?<![目提])前(?![提向馈缀端面沿景])", text) is not None
     return word in text
 
 

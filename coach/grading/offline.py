@@ -204,7 +204,7 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
                         [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
     if reason:
         return reason, ""
-    reason = antonym(point, text)
+    reason = antonym(point, text, [(a - w.start, b - w.start) for _, _, sp in matched for a, b in sp])
     if reason:
         return reason, reason.split("”", 1)[0].lstrip("“")
     reason = wrong_number(point, text)
