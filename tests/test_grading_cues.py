@@ -12,7 +12,7 @@ import pytest
 
 from coach.bank.glossary import load_glossary
 from coach.grader import CONTRADICTED, COVERED, Grader, OfflineParams
-from coach.grading.cues import antonym, negations, negative_sense, polar_flip
+from coach.grading.cues import antonym, hedged_sentences, is_hedge, negations, negative_sense, polar_flip
 from coach.types import Section
 
 SEED = Path(__file__).resolve().parents[1] / "corpus"
@@ -104,3 +104,12 @@ def test_an_antonym_counts_only_next_to_the_term_it_governs():
 def test_polar_adjective_across_a_comparison_and_a_hedge():
     assert polar_flip("小 LR 微调", [(2, 4)], "学习率一般要比预训练时更大", [[(0, 3)]])
     assert polar_flip("实现简洁", [(0, 2)], "实现比 PPO 更复杂", [[(0, 2)]])
+
+
+def test_talk_about_the_words_is_name_dropping_and_an_english_sentence_ends_at_its_full_stop():
+    for hedge in ("DDP、TP、PP 这几个词面试里经常会问到", "MQA 跟 KV 有点关系", "看情况吧", "these buzzwords come up a lot"):
+        assert is_hedge(hedge), hedge
+    assert not is_hedge("DPO is stable, but it depends on the quality of the preference data")  # content
+    text = "KV caching saves compute. Something like that is common."
+    spans = hedged_sentences(text)  # the first sentence is a claim; only the second hedges
+    assert len(spans) == 1 and spans[0][0] > text.index(". ") and text[spans[0][0]:spans[0][1]].strip().startswith("Some")

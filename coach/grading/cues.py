@@ -244,8 +244,13 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
 # Name-dropping: a sentence that only says the terms are related, or common ("跟 X、Y 有关", "这些都很常见").
 _HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有关系|相关(?![的地]?[\u4e00-\u9fff]{2}))|这些都|这些名字|之类的?|什么的|"
                     r"等等|(?:很|挺|比较)?常见|经常听到|都在用|都能做|各有优缺点|看场景|得看|面试(?:必|常)问|挺复杂|很火|"
-                    r"related to|has to do with|something like|and so on|etc\b", re.I)
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
+                    # talk about the words rather than the things (session 6, general Chinese and English hedges)
+                    r"(?:这|那)(?:些|几个|类|俩|两个)(?:词|名词|概念|名字|术语|缩写|关键词)|大家都(?:知道|熟|会提|在说|听过)|"
+                    r"(?:经常|常常|总)(?:会)?(?:被)?(?:问到|提到|看到|听到)|面试(?:里|中)?(?:经常|常|必)|有(?:点|些|一定)关系|"
+                    r"(?:注意|小心|留意)一(?:下|点)(?:就好|就行)?|看情况|因情况而异|挺火|"
+                    r"related to|has to do with|something like|and so on|etc\b|these (?:terms|words|names|buzzwords)|"
+                    r"buzzwords?|comes? up a lot|people (?:talk|hear) about|be careful with", re.I)
+_SENTENCE = re.compile(r"(?:[^。！？!?；;\n.]|\.(?!\s))+")  # an English ". " ends a sentence too
 
 
 def is_hedge(text: str) -> bool:
