@@ -113,3 +113,19 @@ def test_talk_about_the_words_is_name_dropping_and_an_english_sentence_ends_at_i
     text = "KV caching saves compute. Something like that is common."
     spans = hedged_sentences(text)  # the first sentence is a claim; only the second hedges
     assert len(spans) == 1 and spans[0][0] > text.index(". ") and text[spans[0][0]:spans[0][1]].strip().startswith("Some")
+
+
+def test_words_inside_a_name_earn_part_of_it_and_carry_its_negation():
+    from coach.grading.offline import PART, OfflineJudge
+    from coach.grading.terms import Concepts
+
+    concepts = Concepts([("专家正则", "专家正则化")])
+    reg = concepts.of("专家正则")[0]
+    # jieba's words of the names, 专家 left out as too common (weight 1.2 < PART_WEIGHT 2.0)
+    assert concepts.parts(reg) == ("正则", "正则化") and concepts.part_share(reg, {"正则"}) == 0.5
+    judge = OfflineJudge(concepts)  # shipped thresholds: covered at 0.2
+    own = judge.scores(["专家正则"], "再对专家参数加点正则")[0]
+    assert own.best_clean == pytest.approx(PART * 0.5)  # half of its parts, at half weight: 0.25
+    assert judge.judge(["专家正则"], "再对专家参数加点正则")[0].verdict == COVERED
+    negated = judge.scores(["专家正则"], "专家参数不用加正则")[0]
+    assert negated.cue and negated.clean_window is None  # the negation before 正则 still counts

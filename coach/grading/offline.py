@@ -26,6 +26,7 @@ so this judge uses no embedder.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -34,6 +35,8 @@ from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
+PARTS_ALONE = True
+PART = 0.5  # share of a concept's weight that a word inside one of its names earns (terms.Concepts.parts)
 SHARED = 0.3  # weight factor of a concept that the reference's other points also name
 
 
@@ -117,11 +120,15 @@ class OfflineJudge:
             for c in {c.key for c in cs}:
                 counts[c] = counts.get(c, 0) + 1
         found: dict[str, list[tuple[int, int]]] = {}  # concept key -> spans in the answer
+        partly: dict[str, list[tuple[int, int]]] = {}  # concept key -> spans of words inside its names
         out = []
         for point, cs in zip(points, per_point):
             for c in cs:
                 if c.key not in found:
                     found[c.key] = self.concepts.find(c, answer, longest=True)
+                    low = answer.lower()
+                    partly[c.key] = [] if found[c.key] else [(*m.span(), n) for n in self.concepts.parts(c)
+                                                             if n in low for m in re.finditer(re.escape(n), low)]
             weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
             total = sum(weights) or 1.0
             point_spans = {c.key: min(self.concepts.find(c, point) or [(0, 0)], key=lambda s: (s[0], -s[1]))
@@ -135,10 +142,15 @@ class OfflineJudge:
                 if len(sub) == 2 and _redundant(sub, matched):
                     continue  # one clause names nothing of the point the other lacks: the other alone decides
                 said = bool(verbatim) and verbatim in wflat  # the point itself, verbatim
-                cover = 1.0 if said else sum(wt for _, wt, _ in matched) / total
-                if not matched and cover < 1.0:
+                half = sum(PART * wt * self.concepts.part_share(c, {x for a, b, x in partly[c.key]
+                                                                    if w.start <= a and b <= w.end})
+                           for c, wt, sp in inside if not sp and partly[c.key])
+                cover = 1.0 if said else (sum(wt for _, wt, _ in matched) + half) / total
+                if not matched and (not half or not PARTS_ALONE) and cover < 1.0:
                     continue
-                cue, said = _cue(point, point_spans, answer, w, matched, sub)
+                inner = [(c, wt, [(a, b) for a, b, _ in partly[c.key] if w.start <= a and b <= w.end])
+                         for c, wt, sp in inside if not sp and partly[c.key]]
+                cue, said = _cue(point, point_spans, answer, w, matched + [m for m in inner if m[2]], sub)
                 if cue:
                     if said:  # the antonym's own side is one of the point's words: it is about the point
                         cover += sum(wt for c, wt, sp in inside if not sp and any(said in n for n in c.names)) / total
