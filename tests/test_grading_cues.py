@@ -104,6 +104,7 @@ def test_an_antonym_counts_only_next_to_the_term_it_governs():
 def test_polar_adjective_across_a_comparison_and_a_hedge():
     assert polar_flip("小 LR 微调", [(2, 4)], "学习率一般要比预训练时更大", [[(0, 3)]])
     assert polar_flip("实现简洁", [(0, 2)], "实现比 PPO 更复杂", [[(0, 2)]])
+    assert polar_flip("小 LR 微调", [(2, 4)], "学习率这块一般给得比较大", [[(0, 3)]])  # filler words between
 
 
 def test_talk_about_the_words_is_name_dropping_and_an_english_sentence_ends_at_its_full_stop():

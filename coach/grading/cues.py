@@ -327,7 +327,8 @@ _EN_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if w.isascii()), key=len, re
 # Degree and linking words allowed between a term and its adjective ("时延很高", "吞吐都偏低", "latency is high").
 _DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调|一般|通常|往往|总是|一定|其实|反而|基本)"
 _NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
-_AFTER = re.compile(rf"^\s*(?:的)?\s*{_DEGREE}{{0,2}}\s*(?:(?:和|与|及|、|/|比|than)\s*[\u4e00-\u9fffA-Za-z0-9 ]{{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+_FILLER = r"(?:这块|这里|方面|这个|给得|设得|取得|调得|定得)"  # "学习率这块一般给得比较大"
+_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:{_DEGREE}|{_FILLER}){{0,4}}\s*(?:(?:和|与|及|、|/|比|than)\s*[\u4e00-\u9fffA-Za-z0-9 ]{{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
                     rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
                     rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
 _BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
