@@ -130,3 +130,10 @@ def test_words_inside_a_name_earn_part_of_it_and_carry_its_negation():
     assert judge.judge(["专家正则"], "再对专家参数加点正则")[0].verdict == COVERED
     negated = judge.scores(["专家正则"], "专家参数不用加正则")[0]
     assert negated.cue and negated.clean_window is None  # the negation before 正则 still counts
+
+
+def test_an_english_full_stop_ends_a_clause_but_a_decimal_point_does_not():
+    from coach.grading.keypoints import clauses
+
+    assert [c.text for c in clauses("It caches K and V. Weight decay 0.1 is common.")] == \
+        ["It caches K and V", "Weight decay 0.1 is common"]
