@@ -1,7 +1,7 @@
 """Contradiction cues: does a clause that talks about a key point say the opposite of it?
 
 Pure functions over text and the spans where the point's concepts were found
-(terms.Concepts.find).  Five cues, each with a hand-checkable example:
+(terms.Concepts.find).  The cues, each with a hand-checkable example:
 
 - negation flip: a negation word right before a matched term in one text and not
   in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
@@ -12,7 +12,9 @@ Pure functions over text and the spans where the point's concepts were found
 - polar adjective: one side of a scale right next to a matched term in the point, the other side next to
   it in the clause.  ``polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])`` -> "“时延” is - ...".
 - antonym pair: the point says one side of a pair and the clause the other and not
-  the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
+  the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".  Pairs of direction (提高/降低 and
+  their English forms, across the languages), order (前/之后), exactness (精确/近似) and quantity
+  (少量/所有); with the matched terms' spans, the clause's side must govern one of them.
 - wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
   nor one inside its range.  ``wrong_number("4bit 量化", "8bit 量化")`` -> "the answer says 8bit ...".
 - swapped comparison: the point's subject stands after the clause's comparison

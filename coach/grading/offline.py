@@ -8,9 +8,16 @@ clauses), ``coverage`` is the weighted share of the point's concepts (terms.py:
 glossary and lexicon groups, so English answers find Chinese points, and rare
 words weigh more) that the window names.  Concepts the reference's other points
 share weigh ``SHARED`` as much, so naming one item of a list does not cover its
-siblings.  A window in which a cue fires (cues.py: negation flip, antonym,
-swapped comparison) speaks against the point.  Then, with ``best_clean`` and
-``best_cue`` the best coverage of a window without and with a cue:
+siblings.  A concept the window does not name but whose longer Chinese names it
+partly spells out in other words (terms.Concepts.parts: 算哈希、再去重 for 哈希去重)
+earns ``PART`` of its weight times the share of those words said.  A pair of
+clauses in which one clause names nothing of the point that the other lacks is
+left to the fuller clause ("LN 归一化均值和方差；RMSNorm 不减均值" is about LN in its
+first clause only).  A window in which a cue fires (cues.py: negation flip,
+polarity, polar adjective, antonym, wrong number, reversal, swapped comparison)
+speaks against the point; sentences that only name-drop ("这几个词面试常问") are
+vague.  Then, with ``best_clean`` and ``best_cue`` the best coverage of a window
+without and with a cue:
 
 - contradicted  if ``best_cue >= contradict`` and ``best_cue >= ratio * best_clean``, or if the cued
                 window clearly names more of the point than any clean one: ``best_cue >= dominate`` and
@@ -19,7 +26,9 @@ swapped comparison) speaks against the point.  Then, with ``best_clean`` and
 
 The evidence is the window itself: a span of the answer by construction.  The
 thresholds were chosen on the tune half of eval/grader_set.jsonl (eval/grader_eval.py
---tune); an answer is read once per concept, so grading costs a few milliseconds.
+--tune; ``dominate``/``margin``, ``PART`` and terms.PART_WEIGHT by small grids on the
+same half, session 6); an answer is read once per concept, so grading costs a few
+milliseconds (bench/grading.py: p50 7 ms for 300 characters).
 Raw e5 cosine at this granularity does not separate right from wrong (issue 11),
 so this judge uses no embedder.
 """
@@ -30,12 +39,12 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .cues import antonym, hedged_sentences, polar_flip, is_hedge, negation_flip, polarity_flip, reversal, swapped, wrong_number
+from .cues import (antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip, reversal, swapped,
+                   wrong_number)
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
-PARTS_ALONE = True
 PART = 0.5  # share of a concept's weight that a word inside one of its names earns (terms.Concepts.parts)
 SHARED = 0.3  # weight factor of a concept that the reference's other points also name
 
@@ -146,7 +155,7 @@ class OfflineJudge:
                                                                     if w.start <= a and b <= w.end})
                            for c, wt, sp in inside if not sp and partly[c.key])
                 cover = 1.0 if said else (sum(wt for _, wt, _ in matched) + half) / total
-                if not matched and (not half or not PARTS_ALONE) and cover < 1.0:
+                if not matched and not half and cover < 1.0:
                     continue
                 inner = [(c, wt, [(a, b) for a, b, _ in partly[c.key] if w.start <= a and b <= w.end])
                          for c, wt, sp in inside if not sp and partly[c.key]]

@@ -18,6 +18,10 @@ Weights come from how rare a word is in general text (wordfreq's Zipf scale,
 already used by the decline model): ``weight = clip(6.5 - zipf, 0.5, 5)``, so 的,
 模型 or "the" weigh little and softmax, 显存 or 缓存 a lot.
 
+``Concepts.parts`` gives the words inside a concept's longer Chinese names (jieba's
+cut, rare words only, names holding a negation left out), so the offline judge can
+give part credit to an answer that says "对专家参数加点正则" for 专家正则.
+
 English words match with their plural and tense endings (-s, -es, -ed, -ing): a
 one-line suffix rule, on purpose, instead of a stemmer dependency.
 """
@@ -208,4 +212,4 @@ def glossary_groups(corpus_dir) -> tuple[tuple[str, ...], ...]:
     return load_glossary(corpus_dir).groups
 
 
-__all__ = ["Concept", "Concepts", "NEGATIONS", "weight_of", "load_lexicon", "load_paraphrases", "default_groups", "glossary_groups"]
+__all__ = ["Concept", "Concepts", "NEGATIONS", "PART_WEIGHT", "weight_of", "load_lexicon", "load_paraphrases", "default_groups", "glossary_groups"]
