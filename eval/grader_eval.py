@@ -5,6 +5,7 @@
     python -m eval.grader_eval --llm                 # the LLM judge on COACH_LLM_BASE_URL / COACH_LLM_MODEL
     python -m eval.grader_eval --json OUT.json       # the figures, keyed as printed
     python -m eval.grader_eval --tune                # grid-search the offline thresholds on split=tune only
+    python -m eval.grader_eval --split tune          # judge and print one split only
 
 A row: ``{"id": "Q13", "kind": "<any name>", "answer": ..., "covered": [i, ...],
 "contradicted": [i, ...], "score": 0-100}`` where indices point into
@@ -135,6 +136,8 @@ def tables(judged: list[Judged]) -> dict:
     out: dict = {"all": figures(judged)}
     for split in SPLITS:
         part = [j for j in judged if j.item.split == split]
+        if not part:
+            continue
         block = {"all": figures(part)}
         block.update({f"kind={k}": figures([j for j in part if j.item.kind == k]) for k in kinds
                       if any(j.item.kind == k for j in part)})
@@ -186,7 +189,7 @@ def render(t: dict) -> str:
     fmt = lambda row, c: _fmt(c, row[c])  # noqa: E731
     head = f"{'subset':<20}" + "".join(f"{c:>10}" for c in COLUMNS)
     lines = [head, f"{'all':<20}" + "".join(f"{fmt(t['all'], c):>10}" for c in COLUMNS)]
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s in t):
         lines.append(f"\nsplit={split}")
         for name, row in t[split].items():
             if name == "negated < reworded":
@@ -253,10 +256,14 @@ def main(argv=None) -> int:
     ap.add_argument("--llm", action="store_true", help="the LLM judge on COACH_LLM_BASE_URL / COACH_LLM_MODEL")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here, keyed as printed")
     ap.add_argument("--tune", action="store_true", help="grid-search the offline thresholds on split=tune")
+    ap.add_argument("--split", choices=SPLITS, default=None,
+                    help="judge and print only this split (design work looks at split=tune alone)")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
     items = load_set(args.set, sections)
+    if args.split:
+        items = [i for i in items if i.split == args.split]
     llm = None
     if args.llm:
         if not settings.llm_base_url or not settings.llm_model:
@@ -276,7 +283,7 @@ def main(argv=None) -> int:
               "copy into coach/grading/offline.py OfflineParams")
     p = grader.offline.params
     print(f"offline thresholds: covered={p.covered:.2f} partial={p.partial:.2f} contradict={p.contradict:.2f} "
-          f"ratio={p.ratio:.2f}\n")
+          f"ratio={p.ratio:.2f} dominate={p.dominate:.2f} margin={p.margin:.2f}\n")
     t = tables(judge_all(grader, items, sections, use_llm=llm is not None))
     print(render(t))
     if args.json:

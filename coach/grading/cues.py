@@ -1,13 +1,20 @@
 """Contradiction cues: does a clause that talks about a key point say the opposite of it?
 
 Pure functions over text and the spans where the point's concepts were found
-(terms.Concepts.find).  Four cues, each with a hand-checkable example:
+(terms.Concepts.find).  The cues, each with a hand-checkable example:
 
 - negation flip: a negation word right before a matched term in one text and not
   in the other.  ``negation_flip("缓存历史 K/V", "不缓存历史 K/V", ...)`` -> "不 before 缓存".
-  Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ...) are masked first.
+  Fixed words that only look negative (不同, 不断, 非常, 无论, 不仅 ..., code's None) are masked first.
+  A negative point (无需 X, 避免 X) is not reversed by a clause that says "not" its own way (skip, 去掉了,
+  without; ``negative_sense``), and "不保存 X" agrees with "减少 X 保存" (a reduce verb before the term);
+  a dismissal (无所谓, 基本没影响, doesn't matter) is no such "not".
+- polar adjective: one side of a scale right next to a matched term in the point, the other side next to
+  it in the clause.  ``polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])`` -> "“时延” is - ...".
 - antonym pair: the point says one side of a pair and the clause the other and not
-  the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".
+  the first.  ``antonym("减少显存", "增加显存")`` -> "减少 / 增加".  Pairs of direction (提高/降低 and
+  their English forms, across the languages), order (前/之后), exactness (精确/近似) and quantity
+  (少量/所有); with the matched terms' spans, the clause's side must govern one of them.
 - wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
   nor one inside its range.  ``wrong_number("4bit 量化", "8bit 量化")`` -> "the answer says 8bit ...".
 - swapped comparison: the point's subject stands after the clause's comparison
@@ -35,6 +42,40 @@ _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
                      r"instead of|avoid|avoids|avoided|avoiding)\b|n't\b", re.I)  # avoid: as 避免 above
+# Words that say "less of" or "without" in other forms than a negation before the term: "把递归去掉了",
+# "you skip the reward model", "drop recurrence".  A point that is negative (无需 X, 避免 X) is reversed
+# only by a clause with none of these nor a negation: a correct answer says the negative its own way.
+_NEG_SENSE = re.compile(r"去掉|去除|省掉|省去|跳过|丢掉|扔掉|砍掉|拿掉|不要|免掉|没必要|用不着|"
+                        r"\b(?:skip|skips|skipped|skipping|drop|drops|dropped|dropping|remove|removes|removed|removing|"
+                        r"eliminate|eliminates|eliminated|get rid|gets rid|instead|otherwise|rather than|no longer|"
+                        r"free of|bypass|bypasses|avoids?|without)\b|-free\b", re.I)
+# Verbs that say "less of" the term ("减少中间激活保存"): "不保存全部中间激活" says the same, it does not negate it.
+_REDUCE = re.compile(r"减少|减小|降低|防止|抑制|缓解|减轻|少存|\b(?:reduce|reduces|reducing|prevent|prevents|limit|limits|"
+                     r"fewer|less)\b", re.I)
+
+
+# A dismissal ("也无所谓", "基本没影响", "doesn't matter") holds a negation but reverses a point that says
+# "avoid X" or "X matters": it is not the point's "not" said another way.
+_DISMISS = re.compile(r"无所谓|没关系|不重要|无关紧要|(?:基本|几乎)?没(?:什么|啥)?(?:影响|作用|帮助|用|区别)|不影响|不会变|没变|"
+                      r"\b(?:doesn't|does not|don't|do not)\s+(?:really\s+)?(?:matter|change|help|affect)|"
+                      r"\bno\s+(?:real\s+)?(?:effect|difference|impact)|\bno matter\b", re.I)
+
+
+def negative_sense(text: str) -> bool:
+    """Whether ``text`` says "not" or "without" in any form (a negation, or a verb like 去掉/skip), dismissals
+    ("无所谓", "doesn't matter") left out."""
+    text = _DISMISS.sub(lambda m: "□" * len(m.group(0)), mask_fixed(text))
+    return negations(text) > 0 or _NEG_SENSE.search(text) is not None
+
+
+def _reduced(point: str, clause: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """The point says "reduce" the term (a reduce verb within SCOPE before one of ``spans``) and the clause
+    does not say "reduce" itself (then its negation would govern that verb: "不会减少幻觉")."""
+    if _REDUCE.search(clause):
+        return False
+    return any(_units(point[m.end():a]) <= SCOPE for m in _REDUCE.finditer(point) for a, _ in spans if m.end() <= a)
+
+
 GAP = 4  # characters allowed between the negation and the term: "不需要额外训练", "并不缓存"
 
 # Pairs of opposite claims, written from the field's usual contrasts (not from any eval answer).
@@ -55,11 +96,23 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("parallel", "sequential"), ("global", "local"), ("static", "dynamic"), ("sparse", "dense"),
     ("reduce", "increase"), ("reduces", "increases"), ("easier", "harder"), ("only", "all"), ("once", "repeatedly"),
     ("help", "hinder"), ("helps", "hinders"),
+    # order, exactness and quantity (general words of the field: "生成前检索", "精确注意力", "少量专家")
+    ("前", "之后"), ("前", "以后"), ("before", "after"), ("精确", "近似"), ("exact", "approximate"),
+    ("少量", "所有"), ("少量", "全部"), ("部分", "全部"), ("部分", "所有"), ("a few", "all"), ("some", "all"),
 ) + tuple(
     # Direction verbs as two families, every word of one the opposite of every word of the other (general
     # Chinese, not the bank's: the hand-written pairs above missed e.g. 增加 vs 降低).
     (up, down) for up in ("增加", "增大", "提高", "提升", "上升", "升高", "加大", "增强", "加剧")
     for down in ("减少", "减小", "降低", "下降", "削弱", "减弱", "缓解", "减轻")
+) + tuple(
+    # the same two families in English, and across the languages (a Chinese point, an English answer)
+    (up, down) for up in ("increase", "increases", "increased", "raise", "raises", "improve", "improves", "boost",
+                          "boosts", "grow", "grows", "rise", "rises", "goes up", "go up", "增加", "增大", "提高", "提升",
+                          "上升", "加大", "增强")
+    for down in ("decrease", "decreases", "decreased", "reduce", "reduces", "reduced", "lower", "lowers", "drop",
+                 "drops", "fall", "falls", "shrink", "shrinks", "goes down", "go down", "减少", "减小", "降低", "下降",
+                 "削弱", "减弱")
+    if not (up.isascii() is False and down.isascii() is False)  # the Chinese-only pairs are listed above
 )
 _COMPARE = re.compile(r"比|优于|胜过|好于|强于|不如|than\b|rather than|over\b", re.I)
 _MORE = re.compile(r"更|比|优于|胜过|好于|强于|不如|than\b|better|worse|more|less|faster|slower|easier|harder", re.I)
@@ -72,9 +125,15 @@ _FIXED = re.compile("|".join(sorted(map(re.escape, _NOT_NEGATION), key=len, reve
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff]{1,2})[不没]\1")
 
 
+# Python's None in code ("mask=None", "if mask is not None") is a value, not a negation.
+_CODE_NONE = re.compile(r"(?:=\s*|\bis\s+(?:not\s+)?|\(\s*)None\b")
+
+
 @lru_cache(maxsize=4096)
 def mask_fixed(text: str) -> str:
-    """``text`` with the words of _NOT_NEGATION and A-not-A questions blanked (same length, offsets stay valid)."""
+    """``text`` with the words of _NOT_NEGATION, A-not-A questions and code's None blanked (same length, offsets
+    stay valid)."""
+    text = _CODE_NONE.sub(lambda m: "□" * len(m.group(0)), text)
     text = _A_NOT_A.sub(lambda m: "□" * len(m.group(0)), text)
     return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
@@ -156,6 +215,11 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ])
     # with spans: negated or not (two "no"s in "no RM and no online RL" coordinate, they do not cancel)
     flip = (n_point > 0) != (n_clause > 0) if point_spans else n_point % 2 != n_clause % 2
+    if flip and n_point > n_clause and negative_sense(clause):  # the clause says the point's "not" its own way
+        return ""
+    if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
+            any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
+        return ""
     if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
             "the point is negative, the answer's clause is not"
@@ -172,9 +236,9 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
         in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
         # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
         # negates 在线 RL too: a negation's scope runs over a coordination)
-        if in_clause and not in_point and not _negated_before(point, ps):
+        if in_clause and not in_point and not _negated_before(point, ps) and not _reduced(point, clause, [(ps, pe)]):
             return f"“{in_clause}” before “{clause[cs:ce]}”"
-        if in_point and not in_clause and not _negated_before(clause, cs):
+        if in_point and not in_clause and not _negated_before(clause, cs) and not negative_sense(clause):
             return f"the point says “{in_point}”, the answer does not"
     return ""
 
@@ -182,8 +246,13 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
 # Name-dropping: a sentence that only says the terms are related, or common ("跟 X、Y 有关", "这些都很常见").
 _HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有关系|相关(?![的地]?[\u4e00-\u9fff]{2}))|这些都|这些名字|之类的?|什么的|"
                     r"等等|(?:很|挺|比较)?常见|经常听到|都在用|都能做|各有优缺点|看场景|得看|面试(?:必|常)问|挺复杂|很火|"
-                    r"related to|has to do with|something like|and so on|etc\b", re.I)
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
+                    # talk about the words rather than the things (session 6, general Chinese and English hedges)
+                    r"(?:这|那)(?:些|几个|类|俩|两个)(?:词|名词|概念|名字|术语|缩写|关键词)|大家都(?:知道|熟|会提|在说|听过)|"
+                    r"(?:经常|常常|总)(?:会)?(?:被)?(?:问到|提到|看到|听到)|面试(?:里|中)?(?:经常|常|必)|有(?:点|些|一定)关系|"
+                    r"(?:注意|小心|留意)一(?:下|点)(?:就好|就行)?|看情况|因情况而异|挺火|"
+                    r"related to|has to do with|something like|and so on|etc\b|these (?:terms|words|names|buzzwords)|"
+                    r"buzzwords?|comes? up a lot|people (?:talk|hear) about|be careful with", re.I)
+_SENTENCE = re.compile(r"(?:[^。！？!?；;\n.]|\.(?!\s))+")  # an English ". " ends a sentence too
 
 
 def is_hedge(text: str) -> bool:
@@ -242,13 +311,107 @@ def wrong_number(point: str, clause: str) -> str:
     return ""
 
 
-def antonym(point: str, clause: str) -> str:
-    """An antonym pair split between the point and the clause (each side absent from the other text)."""
+# Polar adjectives, each family two sides of one scale (general vocabulary of Chinese and English, not the
+# bank's): a point's "低时延" against an answer's "时延高".  Only a word right next to a matched term counts.
+POLAR: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("高", "大", "多", "长", "强", "重", "深", "宽", "high", "higher", "large", "larger", "big", "bigger", "many",
+      "more", "long", "longer", "strong", "stronger", "heavy", "deep", "wide"),
+     ("低", "小", "少", "短", "弱", "轻", "浅", "窄", "low", "lower", "small", "smaller", "few", "fewer", "less",
+      "short", "shorter", "weak", "weaker", "light", "shallow", "narrow")),
+    (("快", "fast", "faster", "quick", "quicker"), ("慢", "slow", "slower")),
+    (("好", "优", "good", "better"), ("差", "坏", "劣", "bad", "worse", "poor")),
+    (("易", "容易", "easy", "easier"), ("难", "困难", "hard", "harder", "difficult")),
+    (("简单", "简洁", "simple", "simpler"), ("复杂", "繁琐", "complex", "complicated")),
+)
+_POLAR_SIGN = {w: (f, 1 if side == 0 else -1) for f, fam in enumerate(POLAR) for side in (0, 1) for w in fam[side]}
+_CJK_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if not w.isascii()), key=len, reverse=True))
+_EN_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if w.isascii()), key=len, reverse=True))
+# Degree and linking words allowed between a term and its adjective ("时延很高", "吞吐都偏低", "latency is high").
+_DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调|一般|通常|往往|总是|一定|其实|反而|基本)"
+_NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
+_FILLER = r"(?:这块|这里|方面|这个|给得|设得|取得|调得|定得)"  # "学习率这块一般给得比较大"
+_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:{_DEGREE}|{_FILLER}){{0,4}}\s*(?:(?:和|与|及|、|/|比|than)\s*[\u4e00-\u9fffA-Za-z0-9 ]{{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+                    rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
+                    rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
+_BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
+
+
+# Words that start with a polar character and name a quantity or a thing, not a degree ("上下文长度", "大模型").
+_NOT_POLAR = re.compile("长度|大小|多少|高度|深度|宽度|强度|难度|难点|好处|多样|大量|少量|多数|少数|大模型|大语言模型|小模型|"
+                        "多头|多轮|多模态|多任务|长期|短期|重要|重新|重复|轻量|大致|大概|多次|少许")
+
+
+@lru_cache(maxsize=4096)
+def _mask_polar(text: str) -> str:
+    """``mask_fixed`` plus the words of _NOT_POLAR blanked (same length)."""
+    return _NOT_POLAR.sub(lambda m: "□" * len(m.group(0)), mask_fixed(text))
+
+
+def _polarity(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
+    """(family, +1/-1) of the polar adjective right before or after ``text[span]``, a negation flipping it."""
+    a, b = span
+    masked = _mask_polar(text)
+    head, tail = masked[max(0, a - 8):a], masked[b:b + 14]
+    m = _BEFORE.search(head)
+    if m is None:
+        m = _AFTER.search(tail)
+    if m is None:
+        return None
+    groups = [g for g in m.groups()]
+    word = next(g for g in reversed(groups) if g)
+    family, sign = _POLAR_SIGN[word.lower()]
+    if any(g for g in groups[:-1] if g and g.lower() in ("不", "没", "没有", "并不", "不太", "不够", "not", "never",
+                                                           "isn't", "aren't")):
+        sign = -sign
+    return family, sign
+
+
+def polar_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
+               clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
+    """A matched term with a polar adjective on one side of a scale in the point and the other in the clause:
+    ``polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])`` -> "“低” … “高”".
+
+    ``point_spans[i]`` is one concept's place in the point, ``clause_spans[i]`` all of its places in the clause;
+    the clause must not also say the point's side next to the same term."""
+    for ps, cs in zip(point_spans, clause_spans):
+        said = _polarity(point, ps)
+        if said is None:
+            continue
+        seen = [q for q in (_polarity(clause, c) for c in cs) if q is not None and q[0] == said[0]]
+        if seen and all(q[1] != said[1] for q in seen):
+            return f"“{point[ps[0]:ps[1]]}” is {'+-'[said[1] < 0]} in the point, the answer says the opposite"
+    return ""
+
+
+def antonym(point: str, clause: str, spans: Sequence[tuple[int, int]] = ()) -> str:
+    """An antonym pair split between the point and the clause (each side absent from the other text).
+
+    With ``spans`` (the matched terms' places in the clause), the clause's side must govern one of them: the
+    term within NEAR_AFTER units after it (its object: "降低了显存", "reduces the memory") or NEAR_BEFORE units
+    before it (its subject: "吞吐下降", "throughput goes down").  In "It reduces hallucinations and keeps answers
+    up to date", "reduces" is about hallucinations, not about 时效性 (up to date) further on."""
     c = mask_fixed(clause.lower())
     for x, y in _sides(point):
-        if _has(c, y) and not _has(c, x):
+        if _has(c, y) and not _has(c, x) and (not spans or _near(c, y, spans)):
             return f"“{x}” in the point, “{y}” in the answer"
     return ""
+
+
+def _near(text: str, word: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether an occurrence of ``word`` in ``text`` is within SCOPE units of one of ``spans``."""
+    pattern = r"(?<![a-z])" + re.escape(word) + r"(?![a-z])" if word.isascii() else re.escape(word)
+    for m in re.finditer(pattern, text):
+        for a, b in spans:
+            if m.end() <= a and _units(text[m.end():a]) <= NEAR_AFTER:
+                return True
+            if b <= m.start() and _units(text[b:m.start()]) <= NEAR_BEFORE:
+                return True
+            if a < m.end() and m.start() < b:  # the word is inside the matched name
+                return True
+    return False
+
+
+NEAR_AFTER, NEAR_BEFORE = 4, 6  # units (see _units) between an antonym and the term it governs
 
 
 @lru_cache(maxsize=4096)
@@ -264,6 +427,8 @@ def _has(text: str, word: str) -> bool:
         return re.search(r"(?<![a-z])" + re.escape(word) + r"(?![a-z])", text) is not None
     if word in ("稳定", "需要", "更稳定"):
         return re.search(r"(?<![不无])" + re.escape(word), text) is not None
+    if word == "前":  # "before", not 前提/前向/目前/提前/前馈/前缀/前端/前面
+        return re.search(r"(?<![目提])前(?![提向馈缀端面沿景])", text) is not None
     return word in text
 
 
@@ -285,4 +450,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

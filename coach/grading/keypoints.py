@@ -24,7 +24,7 @@ from ..text import normalize, tokenize
 # Brackets whose content stays with the term before it: "ALiBi（长度外推友好、实现简单）" is one point.
 _OPEN, _CLOSE = "（([【{「《", "）)]】}」》"
 _SPLIT = set("，,；;。！？!?、：:→\n")
-_CLAUSE_SPLIT = re.compile(r"[，,；;。！？!?、：:→\n]+")
+_CLAUSE_SPLIT = re.compile(r"(?:[，,；;。！？!?、：:→\n]|\.(?=\s))+")  # an English ". " ends a clause too
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 _MARKUP = re.compile(r"\*\*|__|`")
 _IDENT = re.compile(r"--[A-Za-z][\w-]+|[A-Za-z_][A-Za-z0-9_]*")

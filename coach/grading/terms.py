@@ -18,6 +18,10 @@ Weights come from how rare a word is in general text (wordfreq's Zipf scale,
 already used by the decline model): ``weight = clip(6.5 - zipf, 0.5, 5)``, so 的,
 模型 or "the" weigh little and softmax, 显存 or 缓存 a lot.
 
+``Concepts.parts`` gives the words inside a concept's longer Chinese names (jieba's
+cut, rare words only, names holding a negation left out), so the offline judge can
+give part credit to an answer that says "对专家参数加点正则" for 专家正则.
+
 English words match with their plural and tense endings (-s, -es, -ed, -ing): a
 one-line suffix rule, on purpose, instead of a stemmer dependency.
 """
@@ -37,6 +41,7 @@ PARAPHRASES = Path(__file__).with_name("paraphrases.json")
 NEGATIONS = frozenset("不 没 无 非 未 别 勿 无需 不需 不用 不必 没有 并非 不是 不会 不能 无法 不再 "
                       "not no never without cannot can't don't doesn't isn't won't none".split())
 _LATIN = re.compile(r"[A-Za-z0-9]")
+PART_WEIGHT = 2.0  # a word inside a name counts alone only if it is this rare (中间, 使用, 模型 are not)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -144,6 +149,23 @@ class Concepts:
         return tuple(c for _, c in found)
 
     @lru_cache(maxsize=8192)
+    def parts(self, concept: Concept) -> tuple[str, ...]:
+        """The words inside the concept's longer Chinese names (jieba's cut: "专家正则化" -> 专家, 正则, 正则化),
+        rare enough to mean something (weight >= PART_WEIGHT), for an answer that says the thing in its own
+        order or only in part ("对专家参数加点正则")."""
+        out: dict[str, None] = {}
+        for name in _part_names(concept):
+            for tok in tokenize(name):
+                if len(tok) >= 2 and tok != name.lower() and _CJK.search(tok) and weight_of(tok) >= PART_WEIGHT:
+                    out[tok] = None
+        return tuple(out)
+
+    def part_share(self, concept: Concept, said: set[str]) -> float:
+        """The share of the concept's ``parts`` that the words ``said`` are."""
+        parts = self.parts(concept)
+        return len(said & set(parts)) / len(parts) if parts else 0.0
+
+    @lru_cache(maxsize=8192)
     def _longer(self, name: str) -> tuple[str, ...]:
         """The other names that contain ``name`` ("kv cache" for "kv")."""
         return tuple(n for n in self._all_names if len(n) > len(name) and name in n)
@@ -167,6 +189,16 @@ class Concepts:
         return sorted(spans)
 
 
+_NEGATING = re.compile(r"[不无没非未免别勿]")  # a name holding a negation: its words alone would say the opposite
+
+
+def _part_names(concept: Concept) -> list[str]:
+    """The names that ``Concepts.parts`` reads: Chinese, no Latin letter, three characters or more, and no
+    negation (改动 alone, out of 不改动训练, is the reversed claim)."""
+    return [n for n in concept.names if len(n) >= 3 and _CJK.search(n) and not _LATIN.search(n)
+            and not _NEGATING.search(n)]
+
+
 @lru_cache(maxsize=1)
 def default_groups() -> tuple[tuple[str, ...], ...]:
     """The lexicon and paraphrases shipped with the grader (the Grader adds the bank's glossary when it has one)."""
@@ -180,4 +212,4 @@ def glossary_groups(corpus_dir) -> tuple[tuple[str, ...], ...]:
     return load_glossary(corpus_dir).groups
 
 
-__all__ = ["Concept", "Concepts", "NEGATIONS", "weight_of", "load_lexicon", "load_paraphrases", "default_groups", "glossary_groups"]
+__all__ = ["Concept", "Concepts", "NEGATIONS", "PART_WEIGHT", "weight_of", "load_lexicon", "load_paraphrases", "default_groups", "glossary_groups"]

@@ -1,0 +1,139 @@
+"""The offline judge's contradiction cues added in session 6, one hand-checkable case each.
+
+Thresholds are round (as in tests/test_grader.py) so every verdict below can be worked out by hand from
+coach/grading/offline.py's rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coach.bank.glossary import load_glossary
+from coach.grader import CONTRADICTED, COVERED, Grader, OfflineParams
+from coach.grading.cues import antonym, hedged_sentences, is_hedge, negations, negative_sense, polar_flip
+from coach.types import Section
+
+SEED = Path(__file__).resolve().parents[1] / "corpus"
+HAND = OfflineParams(covered=0.6, partial=0.4, contradict=0.4)
+SERVE = Section("Q45", "vLLM 优势？", "G. 部署", "PagedAttention；低时延高吞吐。", "bank.md", 1)
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader(None, glossary=load_glossary(SEED).groups, params=HAND)
+
+
+def test_polar_adjective_next_to_a_term_flips_against_the_other_side_of_its_scale():
+    # 时延 (1, 3) has 低 right before it in the point; the answer puts 高 right after it
+    assert polar_flip("低时延高吞吐", [(1, 3)], "时延高、吞吐低", [[(0, 2)]])
+    # degree words and a coordination may stand between ("并发和吞吐都偏低" says both are low)
+    assert polar_flip("高并发", [(1, 3)], "所以并发和吞吐都偏低", [[(2, 4)]])
+    # the same side in other words, or a negated other side, agrees
+    assert not polar_flip("低时延", [(1, 3)], "时延很低", [[(0, 2)]])
+    assert not polar_flip("高吞吐", [(1, 3)], "吞吐不低", [[(0, 2)]])
+    # English, and across languages: "high latency" against 低时延
+    assert polar_flip("低时延", [(1, 3)], "high latency", [[(5, 12)]])
+    # a word that only starts with a polar character is not a degree: 上下文长度 is not "long context"
+    assert not polar_flip("短上下文", [(1, 4)], "上下文长度", [[(0, 3)]])
+
+
+def test_polar_flip_contradicts_a_point_and_its_own_words_cover_it(grader):
+    wrong = grader.grade(SERVE, "用 PagedAttention，时延高、吞吐低。")
+    assert [v.verdict for v in wrong.points] == [COVERED, CONTRADICTED]
+    assert wrong.points[1].evidence == "时延高、吞吐低"
+    right = grader.grade(SERVE, "用 PagedAttention，时延低、吞吐高。")
+    assert [v.verdict for v in right.points] == [COVERED, COVERED]
+
+
+def test_a_negative_point_said_negatively_in_other_words_is_not_reversed():
+    # the point says 无需/避免/去掉; the answer says skip/without/去掉了 in its own place: agreement
+    assert negative_sense("so you skip the reward model") and negative_sense("Transformer 把递归去掉了")
+    # a dismissal holds a negation but is not the point's "not": "也无所谓" reverses 避免
+    assert not negative_sense("tokenizer 跟 LLM 冲突也无所谓") and not negative_sense("it doesn't really matter")
+    # code's None is a value
+    assert negations("def f(mask=None): if mask is not None: pass") == 0
+
+
+def test_not_keeping_agrees_with_a_point_that_says_reduce(grader):
+    ckpt = Section("Q23", "梯度检查点？", "D. 训练", "减少中间激活保存；换算力为显存。", "bank.md", 1)
+    grade = grader.grade(ckpt, "前向时不保存全部中间激活，反向时再重算。")
+    assert grade.points[0].verdict == COVERED
+    # but a negation of the reduce verb itself still reverses it, and "no effect on it" is no reduction
+    assert grader.grade(ckpt, "它并不会减少中间激活保存。").points[0].verdict == CONTRADICTED
+    kv = Section("Q14", "MQA？", "A. 架构基础", "显著减少 KV Cache 体积。", "bank.md", 1)
+    assert grader.grade(kv, "对 KV Cache 的体积基本没影响。").points[0].verdict == CONTRADICTED
+
+
+def test_a_cue_in_a_neighbouring_clause_about_something_else_does_not_count(grader):
+    norm = Section("Q7", "LN 与 RMSNorm？", "A. 架构基础", "LN 归一化均值+方差。", "bank.md", 1)
+    # the second clause names only 均值, which the first already says: it is RMSNorm's negation, not LN's
+    assert grader.grade(norm, "LN 同时对均值和方差做归一化；RMSNorm 不减均值。").points[0].verdict == COVERED
+    # a second clause that adds a term of the point (均值) carries its negation into the pair
+    assert grader.grade(norm, "LN 只做方差归一化、不减均值。").points[0].verdict == CONTRADICTED
+
+
+def test_a_cued_clause_that_names_clearly_more_of_the_point_than_any_clean_one_contradicts():
+    # shipped rule: cue coverage >= dominate (0.4) and >= best clean coverage + margin (0.2), below the older
+    # rule's contradict (0.8): "DPO 也需要 RM" names DPO and RM (0.59 of the point) without its 无需
+    dpo = Section("J3", "DPO 与 PPO？", "J. 对比", "DPO 无需 RM 与在线 RL。", "bank.md", 1)
+    shipped = Grader(None, glossary=load_glossary(SEED).groups)
+    s = shipped.offline.scores(["DPO 无需 RM 与在线 RL"], "DPO 也需要 RM")[0]
+    assert 0.4 <= s.best_cue < 0.8 and s.best_clean == 0.0, s
+    assert shipped.grade(dpo, "DPO 也需要 RM。").points[0].verdict == CONTRADICTED
+    lax = Grader(None, glossary=load_glossary(SEED).groups, params=OfflineParams(margin=1.0))
+    assert lax.grade(dpo, "DPO 也需要 RM。").points[0].verdict != CONTRADICTED
+    with pytest.raises(ValueError, match="margin"):
+        OfflineParams(margin=1.5)
+
+
+def test_antonyms_of_order_exactness_quantity_and_english_direction():
+    assert antonym("在生成前检索外部知识", "生成完之后再去检索") and not antonym("在不改动训练的前提下量化", "训练之后量化")
+    assert antonym("访存优化且精确", "是一种近似注意力") and antonym("选择少量专家", "都会过所有专家")
+    assert antonym("提高并发吞吐", "throughput goes down") and antonym("显著减少 KV Cache 体积", "the KV cache grows")
+
+
+def test_an_antonym_counts_only_next_to_the_term_it_governs():
+    # "reduces" governs hallucinations; 时效性 ("up to date") stands four words further on
+    clause = "it reduces hallucinations and keeps answers up to date"
+    assert antonym("增强时效性", clause) and not antonym("增强时效性", clause, [(clause.index("up to date"), len(clause))])
+    assert antonym("提高吞吐", "吞吐反而下降", [(0, 2)])  # the term as the subject, right before
+
+
+def test_polar_adjective_across_a_comparison_and_a_hedge():
+    assert polar_flip("小 LR 微调", [(2, 4)], "学习率一般要比预训练时更大", [[(0, 3)]])
+    assert polar_flip("实现简洁", [(0, 2)], "实现比 PPO 更复杂", [[(0, 2)]])
+    assert polar_flip("小 LR 微调", [(2, 4)], "学习率这块一般给得比较大", [[(0, 3)]])  # filler words between
+
+
+def test_talk_about_the_words_is_name_dropping_and_an_english_sentence_ends_at_its_full_stop():
+    for hedge in ("DDP、TP、PP 这几个词面试里经常会问到", "MQA 跟 KV 有点关系", "看情况吧", "these buzzwords come up a lot"):
+        assert is_hedge(hedge), hedge
+    assert not is_hedge("DPO is stable, but it depends on the quality of the preference data")  # content
+    text = "KV caching saves compute. Something like that is common."
+    spans = hedged_sentences(text)  # the first sentence is a claim; only the second hedges
+    assert len(spans) == 1 and spans[0][0] > text.index(". ") and text[spans[0][0]:spans[0][1]].strip().startswith("Some")
+
+
+def test_words_inside_a_name_earn_part_of_it_and_carry_its_negation():
+    from coach.grading.offline import PART, OfflineJudge
+    from coach.grading.terms import Concepts
+
+    concepts = Concepts([("专家正则", "专家正则化")])
+    reg = concepts.of("专家正则")[0]
+    # jieba's words of the names, 专家 left out as too common (weight 1.2 < PART_WEIGHT 2.0)
+    assert concepts.parts(reg) == ("正则", "正则化") and concepts.part_share(reg, {"正则"}) == 0.5
+    judge = OfflineJudge(concepts)  # shipped thresholds: covered at 0.2
+    own = judge.scores(["专家正则"], "再对专家参数加点正则")[0]
+    assert own.best_clean == pytest.approx(PART * 0.5)  # half of its parts, at half weight: 0.25
+    assert judge.judge(["专家正则"], "再对专家参数加点正则")[0].verdict == COVERED
+    negated = judge.scores(["专家正则"], "专家参数不用加正则")[0]
+    assert negated.cue and negated.clean_window is None  # the negation before 正则 still counts
+
+
+def test_an_english_full_stop_ends_a_clause_but_a_decimal_point_does_not():
+    from coach.grading.keypoints import clauses
+
+    assert [c.text for c in clauses("It caches K and V. Weight decay 0.1 is common.")] == \
+        ["It caches K and V", "Weight decay 0.1 is common"]
