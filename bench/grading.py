@@ -4,8 +4,10 @@
 
 Prints one table (milliseconds, after a 10-grade warm-up, over ``--n`` grades):
 
-- offline: ``Grader.grade`` with the offline judge (the default) on answers cut to 300 characters,
+- offline: ``Grader.grade`` with the offline judge (the default, as the app builds it: the configured
+  embedder, so with the second look of coach/grading/second_look.py) on answers cut to 300 characters,
   taken round-robin from the labelled answers of eval/grader_set.jsonl (every kind), bar p50 <= 150 ms;
+- offline, cues only: the same without the second look (no embedder), to show what the second look costs;
 - offline, 3,000 characters: the longest answer it grades (a 20,000-character paste is cut there);
 - llm overhead: ``Grader.grade`` with the LLM judge against a FakeLLM that returns a valid reply at
   once, so the time is everything but waiting for the server (prompt, schema, parsing, evidence and
@@ -23,6 +25,7 @@ from pathlib import Path
 from coach.bank.corpus import load_corpus
 from coach.bank.glossary import load_glossary
 from coach.grader import Grader, key_points
+from coach.embedders import make_embedder
 from coach.llm import FakeLLM
 from coach.metrics import percentile
 from coach.settings import ROOT, Settings
@@ -48,7 +51,10 @@ def main(argv=None) -> int:
     settings = Settings.from_env()
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
     rows = [json.loads(line) for line in SET.read_text(encoding="utf-8").splitlines() if line.strip()]
-    grader = Grader(None, glossary=load_glossary(settings.corpus_dir).groups)
+    glossary = load_glossary(settings.corpus_dir).groups
+    grader = Grader(make_embedder(settings.embedder), glossary=glossary)
+    cues_only = Grader(None, glossary=glossary)
+    print(grader.second_look_state)
 
     def pad(text: str, size: int) -> str:
         return (text * (size // max(1, len(text)) + 1))[:size]
@@ -65,6 +71,7 @@ def main(argv=None) -> int:
     llm_cases = [llm_case(s, a) for s, a in short]
     results = [
         ("offline, 300 chars", timed(grader.grade, short, args.n), 150.0),
+        ("offline cues only, 300", timed(cues_only.grade, short, args.n), None),
         ("offline, 3,000 chars", timed(grader.grade, long, max(20, args.n // 5)), None),
         ("llm overhead, 300 chars", timed(lambda s, a, llm: grader.grade(s, a, llm=llm), llm_cases, args.n), 20.0),
     ]

@@ -6,6 +6,8 @@
     python -m eval.grader_eval --json OUT.json       # the figures, keyed as printed
     python -m eval.grader_eval --tune                # grid-search the offline thresholds on split=tune only
     python -m eval.grader_eval --split tune          # judge and print one split only
+    python -m eval.grader_eval --fit                 # fit the second look (coach/grading/second_look.py) on split=tune
+    python -m eval.grader_eval --cues-only           # the offline judge without its second look
 
 A row: ``{"id": "Q13", "kind": "<any name>", "answer": ..., "covered": [i, ...],
 "contradicted": [i, ...], "score": 0-100}`` where indices point into
@@ -24,7 +26,8 @@ vague, as issue 11 measured them).  ``--tune`` picks the thresholds that meet th
 split=tune, then the best six-kind F1.
 
 The split is by section, fixed before any result was seen: sections in order of first
-appearance in the file, every other one "tune", the rest "held-out".  Tuning and design
+appearance in the file, every other one "tune", the rest "held-out"; a row's own "split" field,
+when it has one, overrides that (eval/grader_fresh.jsonl: all "held-out", a check set).  Tuning and design
 choices look at split=tune only.  "negated < reworded" is the share of sections with
 both kinds where the negated answer scored strictly below the reworded one.
 """
@@ -81,8 +84,11 @@ def load_set(path: Path, sections: dict) -> list[Labelled]:
         score = float(row["score"]) if row.get("score") is not None else round(100.0 * len(covered) / n, 1)
         if sid not in order:
             order.append(sid)
-        rows.append((sid, kind, row["answer"], covered, contradicted, score, n))
-    return [Labelled(*r, split=SPLITS[order.index(r[0]) % 2]) for r in rows]
+        split = row.get("split")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"{path.name}:{lineno}: split {split!r} is not one of {', '.join(SPLITS)}")
+        rows.append(((sid, kind, row["answer"], covered, contradicted, score, n), split))
+    return [Labelled(*r, split=split or SPLITS[order.index(r[0]) % 2]) for r, split in rows]
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,65 @@ def _offline(grader: Grader, it: Labelled, sections: dict, scores=None) -> Judge
     return Judged(it, tuple(v.verdict for v in verdicts), g.score)
 
 
+SECOND_LOOK_C = 0.005  # inverse regularisation; grouped CV on split=tune, C 0.002-0.02 alike (eval/README.md)
+SECOND_LOOK_THRESHOLD = 0.6  # P(contradicted) cut; on split=tune CV: 0.5-0.8 tried, 0.6 the most bars' margin
+
+
+def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embedder):
+    """(features, label, section id, the judge's verdict) of every key point of ``items``, as the grader sees them."""
+    from coach.grading.second_look import pair_features, window_texts
+    from coach.text import normalize
+
+    judged = []
+    for it in items:
+        text = normalize(it.answer[:3000])
+        scores = grader.offline.scores(key_points(sections[it.section_id].body), text)
+        judged.append((it, text, scores))
+    texts = sorted({t for _, text, scores in judged for t in [s.point for s in scores]
+                    + [w for s in scores for w in window_texts(s) if w]})
+    vecs = dict(zip(texts, embedder.embed(texts, query=True)))
+    rows = []
+    for it, text, scores in judged:
+        for k, sc in enumerate(scores):
+            w, c = window_texts(sc)
+            label = CONTRADICTED if k in it.contradicted else COVERED if k in it.covered else "missing"
+            rows.append((pair_features(sc, vecs[sc.point], vecs.get(w) if w else None, vecs.get(c) if c else None),
+                         label, it.section_id, grader.offline.verdict(sc).verdict))
+    return rows
+
+
+def fit_second_look_on(grader: Grader, items: list[Labelled], sections: dict, embedder) -> str:
+    """Fit the second look on ``items`` (split=tune), print a grouped 5-fold check, save it; returns the path."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from coach.grading.second_look import fit_second_look, second_look_path
+
+    rows = second_look_rows(grader, items, sections, embedder)
+    x = np.array([r[0] for r in rows])
+    y = [r[1] for r in rows]
+    order = sorted({r[2] for r in rows})
+    fold = np.array([order.index(r[2]) % 5 for r in rows])
+    p = np.zeros(len(rows))
+    for k in range(5):
+        model = fit_second_look(x[fold != k], [l for l, f in zip(y, fold) if f != k], embedder.name,
+                                SECOND_LOOK_THRESHOLD, SECOND_LOOK_C)
+        p[fold == k] = model.p_contradicted(x[fold == k])
+    on = [i for i, r in enumerate(rows) if r[3] == COVERED and r[1] != "missing"]
+    auc = roc_auc_score([y[i] == CONTRADICTED for i in on], p[on])
+    flipped = [i for i in on if p[i] >= SECOND_LOOK_THRESHOLD]
+    print(f"second look, 5 folds by section over {len(rows)} points of {len(items)} answers: among the "
+          f"{len(on)} points the judge calls covered that are labelled covered or contradicted, ROC-AUC "
+          f"{auc:.3f}; at P >= {SECOND_LOOK_THRESHOLD} it flips {len(flipped)}, "
+          f"{sum(y[i] == CONTRADICTED for i in flipped)} of them labelled contradicted")
+    model = fit_second_look(x, y, embedder.name, SECOND_LOOK_THRESHOLD, SECOND_LOOK_C,
+                            note=f"fitted by eval.grader_eval --fit on split=tune: {len(items)} answers, "
+                                 f"{len(rows)} points; C={SECOND_LOOK_C}")
+    path = second_look_path(embedder.name)
+    model.save(path)
+    return str(path)
+
+
 def tune(grader: Grader, items: list[Labelled], sections: dict) -> tuple[tuple[int, float], OfflineParams]:
     """The thresholds that meet the most bars on ``items``, then the best six-kind F1; ties go to the stricter."""
     from coach.text import normalize
@@ -256,6 +321,8 @@ def main(argv=None) -> int:
     ap.add_argument("--llm", action="store_true", help="the LLM judge on COACH_LLM_BASE_URL / COACH_LLM_MODEL")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here, keyed as printed")
     ap.add_argument("--tune", action="store_true", help="grid-search the offline thresholds on split=tune")
+    ap.add_argument("--fit", action="store_true", help="fit the grading second look on split=tune and save it")
+    ap.add_argument("--cues-only", action="store_true", help="the offline judge without its second look")
     ap.add_argument("--split", choices=SPLITS, default=None,
                     help="judge and print only this split (design work looks at split=tune alone)")
     args = ap.parse_args(argv)
@@ -274,7 +341,16 @@ def main(argv=None) -> int:
 
         llm = OpenAIChatLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
                             max(settings.llm_max_tokens, 1024), temperature=0.0)
-    grader = Grader(None, llm=llm, glossary=load_glossary(settings.corpus_dir).groups)
+    from coach.embedders import make_embedder
+
+    embedder = make_embedder(settings.embedder)
+    glossary = load_glossary(settings.corpus_dir).groups
+    if args.fit:
+        path = fit_second_look_on(Grader(None, glossary=glossary), [i for i in load_set(args.set, sections)
+                                                                    if i.split == "tune"], sections, embedder)
+        print(f"second look written to {path}")
+    grader = Grader(None if args.cues_only else embedder, llm=llm, glossary=glossary)
+    print(grader.second_look_state)
     print(f"grader set {args.set.name}: {len(items)} answers over {len({i.section_id for i in items})} sections; "
           f"judge {'llm:' + settings.llm_model if llm else 'offline'}")
     if args.tune:

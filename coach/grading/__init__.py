@@ -12,6 +12,7 @@ coach.bank.glossary, coach.llm, coach.answering.prompts and coach.types):
 - terms.py      concepts a point needs (glossary + lexicon.json groups, token weights)
 - cues.py       contradiction cues: negation flip, antonym pair, swapped comparison
 - offline.py    the offline judge (default)
+- second_look.py  a learned check of the offline "covered" verdicts (per embedder, fitted on split=tune)
 - llm_judge.py  the LLM judge (structured output), checked verdict by verdict
 - grader.py     Grader: picks the judge, falls back, handles bad input
 
@@ -22,11 +23,12 @@ from .grader import MAX_ANSWER_CHARS, Grader, input_notes
 from .keypoints import Clause, clauses, flat, key_points
 from .llm_judge import JudgeError, LLMJudge
 from .offline import OfflineJudge, OfflineParams, PointScore
+from .second_look import SecondLook, load_second_look
 from .terms import Concept, Concepts
 from .verdicts import (CONTRADICTED, COVERED, MISSING, PARTIAL, VERDICTS, Grade, KeyPoint, PointVerdict,
                        check_evidence, confirm, evidence_in, make_grade, score_of)
 
 __all__ = ["Grader", "MAX_ANSWER_CHARS", "input_notes", "key_points", "clauses", "Clause", "flat", "LLMJudge",
-           "JudgeError", "OfflineJudge", "OfflineParams", "PointScore", "Concept", "Concepts", "Grade", "KeyPoint",
+           "JudgeError", "OfflineJudge", "OfflineParams", "PointScore", "SecondLook", "load_second_look", "Concept", "Concepts", "Grade", "KeyPoint",
            "PointVerdict", "check_evidence", "confirm", "evidence_in", "make_grade", "score_of", "COVERED", "PARTIAL",
            "CONTRADICTED", "MISSING", "VERDICTS"]

@@ -20,6 +20,7 @@ from ..types import Section
 from .keypoints import key_points
 from .llm_judge import JudgeError, LLMJudge
 from .offline import OfflineJudge, OfflineParams
+from .second_look import SecondLook, Vectors, load_second_look
 from .terms import Concepts, default_groups
 from .verdicts import MISSING, Grade, PointVerdict, make_grade
 
@@ -34,12 +35,14 @@ class Grader:
     """``Grader(embedder, llm=None, glossary=(), params=None).grade(section, answer) -> Grade``.
 
     ``glossary``: the bank's groups of names (coach.bank.glossary.load_glossary(...).groups), added to
-    the grader's own lexicon for cross-lingual matching.  ``embedder`` is kept for the interface
-    and for experiments; the offline judge does not use it (see offline.py).
+    the grader's own lexicon for cross-lingual matching.  ``embedder``: with a second-look model fitted for
+    it (second_look.py), the offline judge's "covered" verdicts get a learned check for contradictions;
+    ``second_look`` overrides the model loaded for the embedder (tests), ``second_look_state`` says which.
     """
 
     def __init__(self, embedder=None, threshold: float | None = None, llm=None,
-                 glossary: Sequence[Sequence[str]] = (), params: OfflineParams | None = None):
+                 glossary: Sequence[Sequence[str]] = (), params: OfflineParams | None = None,
+                 second_look: SecondLook | None = None):
         params = params or OfflineParams()
         if threshold is not None:
             if not 0.0 <= threshold <= 1.0:
@@ -48,6 +51,31 @@ class Grader:
         self.embedder, self.llm, self.params = embedder, llm, params
         self.concepts = Concepts(list(glossary) + list(default_groups()))
         self.offline = OfflineJudge(self.concepts, params)
+        if second_look is not None:
+            self.second_look, self.second_look_state = second_look, "grading second look: on (given)"
+        elif embedder is not None:
+            self.second_look, self.second_look_state = load_second_look(embedder.name)
+        else:
+            self.second_look, self.second_look_state = None, "grading second look: off (no embedder)"
+        self._vectors = Vectors(embedder) if embedder is not None else None
+
+    def offline_verdicts(self, points: Sequence[str], text: str) -> tuple[list[PointVerdict], list[str]]:
+        """The offline judge's verdicts, with the second look when there is one, and notes on what it did."""
+        scores = self.offline.scores(points, text)
+        verdicts = [self.offline.verdict(s) for s in scores]
+        if self.second_look is None or self._vectors is None:
+            return verdicts, []
+        try:
+            revised = self.second_look.revise(verdicts, scores, self._vectors)
+        except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
+            return verdicts, [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from "
+                              "cue words only"]
+        doubted = sum(a.verdict != b.verdict for a, b in zip(revised, verdicts))
+        if not doubted:
+            return revised, []
+        return revised, [f"{doubted} point{'s' if doubted > 1 else ''} use{'' if doubted > 1 else 's'} the "
+                         "reference's words, but the automatic check doubts the claim is stated right: marked "
+                         "partial; confirm or correct"]
 
     def grade(self, section: Section, answer: str, llm=None) -> Grade:
         """A verdict per key point, the score they make, and (with an LLM) feedback grounded in them."""
@@ -74,9 +102,11 @@ class Grader:
             except JudgeError as err:
                 notes.append(f"LLM judge unavailable ({err}): graded by the offline check of the reference's "
                              "points instead")
-                verdicts = self.offline.judge(points, text)
+                verdicts, more = self.offline_verdicts(points, text)
+                notes += more
         else:
-            verdicts = self.offline.judge(points, text)
+            verdicts, more = self.offline_verdicts(points, text)
+            notes += more
         return make_grade(section.id, section.body, verdicts, judge=judge, answer=text, feedback=feedback, notes=notes)
 
 
