@@ -1,20 +1,20 @@
 """A learned second look at the offline judge's "covered": is the clause that covers a point saying it wrongly?
 
-The offline judge reads contradictions through cues (cues.py: negations, antonym pairs, swapped sides).  A
-wrong claim in the right words that no cue names ("TP 是按 batch 切数据", "Student 去监督 Teacher") stays
-"covered".  Raw e5 cosine between the point and the clause does not tell these apart (issue 11: right and
-reversed clauses score alike), but a logistic regression over the two vectors' element-wise product and
-difference, with the judge's own coverage figures, learns which directions of the embedding space a
-reversal moves along.  Grouped by section, cross-validated on split=tune of eval/grader_set.jsonl: ROC-AUC
-0.81 between labelled-contradicted and truly covered points among those the judge calls covered (0.71
-from the judge's figures alone).
+The offline judge reads contradictions through cues (cues.py: negations, antonym pairs, swapped sides); a
+wrong claim in the right words that no cue names stays "covered".  Raw e5 cosine between the point and the
+clause does not tell right from reversed (issue 11: they score alike), but a logistic regression over the
+two vectors' element-wise product and difference, with the judge's own coverage figures, learns some of the
+directions of the embedding space a reversal moves along.  Grouped by section, cross-validated on split=tune
+of eval/grader_set.jsonl: ROC-AUC 0.78-0.81 between labelled-contradicted and truly covered points among
+those the judge calls covered (0.71 from the judge's figures alone).  By hand: it doubts a dismissal after
+the term (和 softmax 会不会饱和无关 for 避免极端饱和); swapped roles and wrong attributions ("Student 去监督
+Teacher", "TP 是按 batch 切数据") it does not see.
 
 ``SecondLook.revise`` turns a ``covered`` verdict into ``partial`` when P(contradicted) reaches the
 threshold: "the words are there, the claim is doubted", half credit, with the judge's window as evidence (a
 span of the answer by construction), and the grade says so in a note for the candidate to confirm or
-correct.  Not ``contradicted``: grouped CV on split=tune found about half of the points it doubts labelled
-contradicted and half stated right (0.35-0.50 from P >= 0.6 to 0.9), and calling a right claim wrong is
-the stronger error.  (On the issue's bars the two are alike: neither counts as covered.)  Nothing else
+correct.  Not ``contradicted``: in grouped CV on split=tune only 35-50% of the points it doubts (P >= 0.6 to 0.9)
+are labelled contradicted, the rest are stated right, and calling a right claim wrong is the stronger error.  (On the issue's bars the two are alike: neither counts as covered.)  Nothing else
 changes: a second look never credits a point.  The model is fitted per embedder (``eval.grader_eval --fit``
 on split=tune only) and saved beside the decline model as ``coach/calibration/<embedder>.second_look.json``;
 without one for the configured embedder the offline judge stands alone (``load_second_look`` says so).
