@@ -241,7 +241,7 @@ SECOND_LOOK_THRESHOLD = 0.6  # P(contradicted) cut; on split=tune CV: 0.5-0.8 tr
 
 def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embedder):
     """(features, label, section id, the judge's verdict) of every key point of ``items``, as the grader sees them."""
-    from coach.grading.second_look import pair_features, window_texts
+    from coach.grading.second_look import answer_context, pair_features, window_texts
     from coach.text import normalize
 
     judged = []
@@ -254,11 +254,13 @@ def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embe
     vecs = dict(zip(texts, embedder.embed(texts, query=True)))
     rows = []
     for it, text, scores in judged:
-        for k, sc in enumerate(scores):
+        verdicts = [grader.offline.verdict(sc) for sc in scores]
+        context = answer_context(verdicts)
+        for k, (sc, v) in enumerate(zip(scores, verdicts)):
             w, c = window_texts(sc)
             label = CONTRADICTED if k in it.contradicted else COVERED if k in it.covered else "missing"
-            rows.append((pair_features(sc, vecs[sc.point], vecs.get(w) if w else None, vecs.get(c) if c else None),
-                         label, it.section_id, grader.offline.verdict(sc).verdict))
+            rows.append((pair_features(sc, vecs[sc.point], vecs.get(w) if w else None, vecs.get(c) if c else None,
+                                       context), label, it.section_id, v.verdict))
     return rows
 
 

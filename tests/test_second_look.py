@@ -18,8 +18,8 @@ from coach.embedders import HashEmbedder
 from coach.grading import COVERED, PARTIAL, Grader, PointVerdict, evidence_in
 from coach.grading.offline import PointScore
 from coach.grading.keypoints import Clause
-from coach.grading.second_look import (N_JUDGE, SecondLook, fit_second_look, load_second_look, pair_features,
-                                       second_look_path)
+from coach.grading.second_look import (N_JUDGE, SecondLook, answer_context, fit_second_look, load_second_look,
+                                       pair_features, second_look_path)
 from coach.settings import Settings
 
 SEED = Settings().corpus_dir
@@ -39,10 +39,18 @@ def test_pair_features_by_hand():
     w = Clause("缓存 K/V", 0, 6)
     score = PointScore("缓存 K/V", 0.8, w, 0.3, None, "", 0.1, None)
     p, win = np.array([1.0, 0.0]), np.array([0.6, 0.8])
-    f = pair_features(score, p, win, win)
-    assert f.tolist() == pytest.approx([0.8, 0.3, 0.1, 0.0, 0.6, 0.6, 0.6, 0.0, -0.4, 0.8])
+    f = pair_features(score, p, win, win, (1.0, 0.0))
+    assert f.tolist() == pytest.approx([0.8, 0.3, 0.1, 0.0, 0.6, 0.6, 1.0, 0.0, 0.6, 0.0, -0.4, 0.8])
     no_window = pair_features(score, p, None, None)
     assert no_window[4] == 0.0 and no_window[-2:].tolist() == [-1.0, 0.0]  # w - p with w = 0
+
+
+def test_answer_context_by_hand():
+    v = lambda *names: [PointVerdict("p", n) for n in names]  # noqa: E731
+    assert answer_context(v("contradicted", "covered", "missing", "covered")) == (0.0, 0.0)
+    assert answer_context(v("contradicted", "contradicted", "covered", "missing")) == (1.0, 1.0)
+    assert answer_context(v("contradicted", "covered")) == (1.0, 0.0)
+    assert answer_context([]) == (0.0, 0.0)
 
 
 def test_revise_flips_only_covered_verdicts_and_keeps_their_evidence():
