@@ -325,7 +325,8 @@ def status_line(coach, n_sections: int, progress_note: str) -> str:
 
 
 def setup_markdown(status: list[str], store_path: str) -> str:
-    """What the start-up did (index loaded or rebuilt and why, rerank, decline, answers), for the details panel."""
+    """What the start-up did (index loaded or rebuilt and why, rerank, decline, answers, grading), for the details
+    panel."""
     lines = [*status, f"progress database: {store_path}" if store_path else ""]
     return "**setup**\n\n" + "\n".join(f"- {escape_html(line)}" for line in lines if line)
 
@@ -360,7 +361,8 @@ def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
     coach, status = build_coach(settings)
     store, store_error = open_progress(settings.progress_url, settings.data_dir)
     grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
-    return AppParts(coach, settings, coach.retriever.index.sections, grader, store, store_error), status
+    return AppParts(coach, settings, coach.retriever.index.sections, grader, store, store_error), \
+        [*status, grader.second_look_state]
 
 
 def build_ui(parts: AppParts, status: list[str]):
