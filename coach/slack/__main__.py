@@ -72,10 +72,11 @@ def main(argv=None, env=None) -> int:
         for problem in (state_problem, progress_problem):
             if problem:  # the bot still starts and answers; it says which setting is wrong
                 print(f"warning: {problem}", file=sys.stderr)
+        grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
+        logging.getLogger("coach.slack").info(grader.second_look_state)
         app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers,
                          state=state, progress=progress, claim_ttl=settings.claim_ttl, done_ttl=settings.done_ttl,
-                         grader=Grader(coach.retriever.embedder, llm=coach.llm,
-                                       glossary=load_glossary(settings.corpus_dir).groups))
+                         grader=grader)
         if args.socket:
             handler = socket_mode_handler(app, app_token)
             if args.check:
