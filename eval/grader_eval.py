@@ -43,7 +43,7 @@ from pathlib import Path
 
 from coach.bank.corpus import load_corpus
 from coach.bank.glossary import load_glossary
-from coach.grader import COVERED, CONTRADICTED, Grader, OfflineParams, key_points
+from coach.grader import CONTRADICTED, COVERED, MAX_ANSWER_CHARS, Grader, OfflineParams, key_points
 from coach.settings import Settings
 
 SET = Path(__file__).with_name("grader_set.jsonl")
@@ -240,27 +240,24 @@ SECOND_LOOK_THRESHOLD = 0.6  # P(contradicted) cut; on split=tune CV: 0.5-0.8 tr
 
 
 def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embedder):
-    """(features, label, section id, the judge's verdict) of every key point of ``items``, as the grader sees them."""
-    from coach.grading.second_look import answer_context, pair_features, window_texts
+    """(features, label, section id, the judge's verdict) of every key point of ``items``, as the grader sees them
+    (the grader's own cut and normalisation, the second look's own feature_rows)."""
+    from coach.grading.second_look import feature_rows, point_texts
     from coach.text import normalize
 
     judged = []
     for it in items:
-        text = normalize(it.answer[:3000])
-        scores = grader.offline.scores(key_points(sections[it.section_id].body), text)
-        judged.append((it, text, scores))
-    texts = sorted({t for _, text, scores in judged for t in [s.point for s in scores]
-                    + [w for s in scores for w in window_texts(s) if w]})
+        scores = grader.offline.scores(key_points(sections[it.section_id].body),
+                                       normalize(it.answer[:MAX_ANSWER_CHARS]))
+        judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores]))
+    texts = sorted({t for _, scores, _ in judged for part in point_texts(scores, range(len(scores))) for t in part})
     vecs = dict(zip(texts, embedder.embed(texts, query=True)))
     rows = []
-    for it, text, scores in judged:
-        verdicts = [grader.offline.verdict(sc) for sc in scores]
-        context = answer_context(verdicts)
-        for k, (sc, v) in enumerate(zip(scores, verdicts)):
-            w, c = window_texts(sc)
+    for it, scores, verdicts in judged:
+        features = feature_rows(scores, verdicts, range(len(scores)), vecs)
+        for k, (f, v) in enumerate(zip(features, verdicts)):
             label = CONTRADICTED if k in it.contradicted else COVERED if k in it.covered else "missing"
-            rows.append((pair_features(sc, vecs[sc.point], vecs.get(w) if w else None, vecs.get(c) if c else None,
-                                       context), label, it.section_id, v.verdict))
+            rows.append((f, label, it.section_id, v.verdict))
     return rows
 
 
@@ -300,7 +297,8 @@ def tune(grader: Grader, items: list[Labelled], sections: dict) -> tuple[tuple[i
     """The thresholds that meet the most bars on ``items``, then the best six-kind F1; ties go to the stricter."""
     from coach.text import normalize
 
-    cached = [(it, grader.offline.scores(key_points(sections[it.section_id].body), normalize(it.answer[:3000])))
+    cached = [(it, grader.offline.scores(key_points(sections[it.section_id].body),
+                                         normalize(it.answer[:MAX_ANSWER_CHARS])))
               for it in items]
     best = ((-1, -1.0), OfflineParams())
     grid = product([x / 20 for x in range(2, 15)], (0.0, 0.05, 0.1), [x / 10 for x in range(3, 10)], (1.0, 0.8, 0.6))
@@ -330,9 +328,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
-    items = load_set(args.set, sections)
-    if args.split:
-        items = [i for i in items if i.split == args.split]
+    every = load_set(args.set, sections)
+    items = [i for i in every if i.split == args.split] if args.split else every
     llm = None
     if args.llm:
         if not settings.llm_base_url or not settings.llm_model:
@@ -345,11 +342,11 @@ def main(argv=None) -> int:
                             max(settings.llm_max_tokens, 1024), temperature=0.0)
     from coach.embedders import make_embedder
 
-    embedder = make_embedder(settings.embedder)
+    embedder = make_embedder(settings.embedder) if args.fit or not args.cues_only else None
     glossary = load_glossary(settings.corpus_dir).groups
     if args.fit:
-        path = fit_second_look_on(Grader(None, glossary=glossary), [i for i in load_set(args.set, sections)
-                                                                    if i.split == "tune"], sections, embedder)
+        path = fit_second_look_on(Grader(None, glossary=glossary), [i for i in every if i.split == "tune"], sections,
+                                  embedder)
         print(f"second look written to {path}")
     grader = Grader(None if args.cues_only else embedder, llm=llm, glossary=glossary)
     print(grader.second_look_state)

@@ -27,7 +27,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -68,6 +68,25 @@ def window_texts(score: PointScore) -> tuple[str, str]:
     return (score.cue_window.text if score.cue_window is not None else clean), clean
 
 
+def point_texts(scores: Sequence[PointScore], indices: Sequence[int]) -> tuple[list[str], list[str]]:
+    """The texts ``feature_rows`` needs for these points: (their points, their windows, repeats dropped)."""
+    wins = [t for i in indices for t in window_texts(scores[i]) if t]
+    return [scores[i].point for i in indices], list(dict.fromkeys(wins))
+
+
+def feature_rows(scores: Sequence[PointScore], verdicts: Sequence[PointVerdict], indices: Sequence[int],
+                 vecs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``pair_features`` of the points at ``indices`` (pure given ``vecs``, text -> vector of ``point_texts``):
+    one function for grading and for fitting (eval.grader_eval --fit), so the two read the same features."""
+    context = answer_context(verdicts)
+    rows = []
+    for i in indices:
+        w, c = window_texts(scores[i])
+        rows.append(pair_features(scores[i], vecs[scores[i].point], vecs[w] if w else None, vecs[c] if c else None,
+                                  context))
+    return np.array(rows)
+
+
 @dataclass(frozen=True)
 class SecondLook:
     """A multinomial logistic regression over standardised ``pair_features`` and the P(contradicted) cut."""
@@ -95,12 +114,8 @@ class SecondLook:
         todo = [i for i, v in enumerate(verdicts) if v.verdict == COVERED]
         if not todo:
             return list(verdicts)
-        wins = [window_texts(scores[i]) for i in todo]
-        vecs = vectors([scores[i].point for i in todo], [t for w in wins for t in w if t])
-        context = answer_context(verdicts)
-        rows = [pair_features(scores[i], vecs[scores[i].point], vecs.get(w) if w else None,
-                              vecs.get(c) if c else None, context) for i, (w, c) in zip(todo, wins)]
-        p = self.p_contradicted(np.array(rows))
+        rows = feature_rows(scores, verdicts, todo, vectors(*point_texts(scores, todo)))
+        p = self.p_contradicted(rows)
         out = list(verdicts)
         for i, pc in zip(todo, p):
             if pc >= self.threshold:
@@ -177,4 +192,4 @@ def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tupl
     return model, f"grading second look: on (P(contradicted) >= {model.threshold:.2f} turns covered into partial)"
 
 
-__all__ = ["SecondLook", "Vectors", "answer_context", "pair_features", "window_texts", "fit_second_look", "second_look_path", "load_second_look"]
+__all__ = ["SecondLook", "Vectors", "answer_context", "pair_features", "point_texts", "feature_rows", "window_texts", "fit_second_look", "second_look_path", "load_second_look"]
