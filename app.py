@@ -353,14 +353,13 @@ class AppParts:
 
 
 def build_parts(settings: Settings) -> tuple[AppParts, list[str]]:
-    from coach.bank.glossary import load_glossary
     from coach.grader import Grader
     from coach.pipeline import build_coach
     from coach.state import open_progress
 
     coach, status = build_coach(settings)
     store, store_error = open_progress(settings.progress_url, settings.data_dir)
-    grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
+    grader = Grader.for_corpus(settings.corpus_dir, coach.retriever.embedder, llm=coach.llm)
     return AppParts(coach, settings, coach.retriever.index.sections, grader, store, store_error), \
         [*status, grader.second_look_state]
 

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
     rows = [json.loads(line) for line in SET.read_text(encoding="utf-8").splitlines() if line.strip()]
     glossary = load_glossary(settings.corpus_dir).groups
-    grader = Grader(make_embedder(settings.embedder), glossary=glossary)
+    grader = Grader.for_corpus(settings.corpus_dir, make_embedder(settings.embedder))
     cues_only = Grader(None, glossary=glossary)
     print(grader.second_look_state)
 

@@ -8,6 +8,7 @@
     python -m eval.grader_eval --split tune          # judge and print one split only
     python -m eval.grader_eval --fit                 # fit the second look (coach/grading/second_look.py) on split=tune
     python -m eval.grader_eval --cues-only           # the offline judge without its second look
+    python -m eval.grader_eval --no-claims           # the second look without corpus/point_claims.jsonl
 
 A row: ``{"id": "Q13", "kind": "<any name>", "answer": ..., "covered": [i, ...],
 "contradicted": [i, ...], "score": 0-100}`` where indices point into
@@ -42,6 +43,7 @@ from itertools import product
 from pathlib import Path
 
 from coach.bank.corpus import load_corpus
+from coach.bank.claims import load_claims
 from coach.bank.glossary import load_glossary
 from coach.grader import CONTRADICTED, COVERED, MAX_ANSWER_CHARS, Grader, OfflineParams, key_points
 from coach.settings import Settings
@@ -237,59 +239,97 @@ def _offline(grader: Grader, it: Labelled, sections: dict, scores=None) -> Judge
 
 SECOND_LOOK_C = 0.005  # inverse regularisation; grouped CV on split=tune, C 0.002-0.02 alike (eval/README.md)
 SECOND_LOOK_THRESHOLD = 0.6  # P(contradicted) cut; on split=tune CV: 0.5-0.8 tried, 0.6 the most bars' margin
+CREDIT_THRESHOLD, CREDIT_PARTIAL = 0.8, 0.6  # P(covered) cuts of the credit; split=tune CV (eval/README.md, session 7)
 
 
 def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embedder):
-    """(features, label, section id, the judge's verdict) of every key point of ``items``, as the grader sees them
-    (the grader's own cut and normalisation, the second look's own feature_rows)."""
-    from coach.grading.second_look import feature_rows, point_texts
+    """Every key point of ``items`` as the grader's second look sees it (the grader's own cut, normalisation,
+    claims and ``point_features``): dicts with its label, section id, the judge's verdict and the three
+    feature rows (plain, with claims or None, credit or None)."""
+    from coach.grading.keypoints import clauses as clauses_of
+    from coach.grading.second_look import point_features, texts_to_embed
     from coach.text import normalize
 
-    judged = []
+    judged, kept, passing = [], [], []
     for it in items:
-        scores = grader.offline.scores(key_points(sections[it.section_id].body),
-                                       normalize(it.answer[:MAX_ANSWER_CHARS]))
-        judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores]))
-    texts = sorted({t for _, scores, _ in judged for part in point_texts(scores, range(len(scores))) for t in part})
+        points = key_points(sections[it.section_id].body)
+        text = normalize(it.answer[:MAX_ANSWER_CHARS])
+        scores = grader.offline.scores(points, text)
+        claims = [grader.claims.get((it.section_id, p)) for p in points]
+        cls = [c.text for c in clauses_of(text)] if any(claims) else []
+        judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores], claims, cls))
+        k, p = texts_to_embed(scores, range(len(scores)), claims, cls)
+        kept += k
+        passing += p
+    texts = sorted(set(kept) | set(passing))
     vecs = dict(zip(texts, embedder.embed(texts, query=True)))
     rows = []
-    for it, scores, verdicts in judged:
-        features = feature_rows(scores, verdicts, range(len(scores)), vecs)
-        for k, (f, v) in enumerate(zip(features, verdicts)):
+    for it, scores, verdicts, claims, cls in judged:
+        features = point_features(verdicts, scores, range(len(scores)), vecs, claims, cls)
+        for k, v in enumerate(verdicts):
             label = CONTRADICTED if k in it.contradicted else COVERED if k in it.covered else "missing"
-            rows.append((f, label, it.section_id, v.verdict))
-    return rows
+            plain, with_claims, credit = features[k]
+            rows.append(dict(label=label, sid=it.section_id, verdict=v.verdict, plain=plain, claims=with_claims,
+                             credit=None if credit is None else credit[1]))
+    return rows, {t: vecs[t] for t in set(kept)}
 
 
 def fit_second_look_on(grader: Grader, items: list[Labelled], sections: dict, embedder) -> str:
-    """Fit the second look on ``items`` (split=tune), print a grouped 5-fold check, save it; returns the path."""
+    """Fit the second look on ``items`` (split=tune), print a grouped 5-fold check, save it and the seed bank's
+    point and claim vectors; returns the model's path."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from coach.grading.second_look import fit_second_look, second_look_path
+    from coach.grading.second_look import LogReg, claims_vectors_path, fit_second_look, second_look_path
+    from coach.indexing.vector_cache import text_key, write_vectors
 
-    rows = second_look_rows(grader, items, sections, embedder)
-    x = np.array([r[0] for r in rows])
-    y = [r[1] for r in rows]
-    order = sorted({r[2] for r in rows})
-    fold = np.array([order.index(r[2]) % 5 for r in rows])
-    p = np.zeros(len(rows))
-    for k in range(5):
-        model = fit_second_look(x[fold != k], [l for l, f in zip(y, fold) if f != k], embedder.name,
-                                SECOND_LOOK_THRESHOLD, SECOND_LOOK_C)
-        p[fold == k] = model.p_contradicted(x[fold == k])
-    on = [i for i, r in enumerate(rows) if r[3] == COVERED and r[1] != "missing"]
-    auc = roc_auc_score([y[i] == CONTRADICTED for i in on], p[on])
-    flipped = [i for i in on if p[i] >= SECOND_LOOK_THRESHOLD]
-    print(f"second look, 5 folds by section over {len(rows)} points of {len(items)} answers: among the "
-          f"{len(on)} points the judge calls covered that are labelled covered or contradicted, ROC-AUC "
-          f"{auc:.3f}; at P >= {SECOND_LOOK_THRESHOLD} it flips {len(flipped)}, "
-          f"{sum(y[i] == CONTRADICTED for i in flipped)} of them labelled contradicted")
-    model = fit_second_look(x, y, embedder.name, SECOND_LOOK_THRESHOLD, SECOND_LOOK_C,
-                            note=f"fitted by eval.grader_eval --fit on split=tune: {len(items)} answers, "
-                                 f"{len(rows)} points; C={SECOND_LOOK_C}")
+    rows, kept = second_look_rows(grader, items, sections, embedder)
+    doubt_rows = [r for r in rows if r["claims"] is not None]
+    credit_rows = [r for r in rows if r["credit"] is not None]
+    order = sorted({r["sid"] for r in rows})
+    for name, part, key, cls in (("doubt, plain", rows, "plain", CONTRADICTED),
+                                 ("doubt, with claims", doubt_rows, "claims", CONTRADICTED),
+                                 ("credit", credit_rows, "credit", COVERED)):
+        if len({r["label"] for r in part}) < 2:
+            print(f"{name}: too few labelled points to fit ({len(part)})")
+            continue
+        x = np.array([r[key] for r in part])
+        y = [r["label"] if key != "credit" else (COVERED if r["label"] == COVERED else "other") for r in part]
+        fold = np.array([order.index(r["sid"]) % 5 for r in part])
+        p = np.zeros(len(part))
+        for k in range(5):
+            p[fold == k] = LogReg.fit(x[fold != k], [l for l, f in zip(y, fold) if f != k],
+                                      SECOND_LOOK_C).proba(x[fold == k], cls)
+        if key == "credit":
+            auc = roc_auc_score([l == COVERED for l in y], p)
+            print(f"{name}, 5 folds by section: {len(part)} points with claims the judge calls missing or partial, "
+                  f"{sum(l == COVERED for l in y)} labelled covered; ROC-AUC {auc:.3f}; at P >= {CREDIT_THRESHOLD} it "
+                  f"credits {int((p >= CREDIT_THRESHOLD).sum())}, "
+                  f"{sum(l == COVERED for l, q in zip(y, p) if q >= CREDIT_THRESHOLD)} of them labelled covered")
+            continue
+        on = [i for i, r in enumerate(part) if r["verdict"] == COVERED and r["label"] != "missing"]
+        auc = roc_auc_score([y[i] == CONTRADICTED for i in on], p[on])
+        flipped = [i for i in on if p[i] >= SECOND_LOOK_THRESHOLD]
+        print(f"{name}, 5 folds by section over {len(part)} points: among the {len(on)} the judge calls covered "
+              f"that are labelled covered or contradicted, ROC-AUC {auc:.3f}; at P >= {SECOND_LOOK_THRESHOLD} it "
+              f"flips {len(flipped)}, {sum(y[i] == CONTRADICTED for i in flipped)} of them labelled contradicted")
+    label = lambda r: r["label"]  # noqa: E731
+    credit = lambda r: COVERED if r["label"] == COVERED else "other"  # noqa: E731
+    model = fit_second_look(
+        (np.array([r["plain"] for r in rows]), [label(r) for r in rows]),
+        (np.array([r["claims"] for r in doubt_rows]), [label(r) for r in doubt_rows]) if doubt_rows else None,
+        (np.array([r["credit"] for r in credit_rows]), [credit(r) for r in credit_rows]) if credit_rows else None,
+        embedder.name, SECOND_LOOK_THRESHOLD, CREDIT_THRESHOLD, CREDIT_PARTIAL, SECOND_LOOK_C,
+        note=f"fitted by eval.grader_eval --fit on split=tune: {len(items)} answers, {len(rows)} points "
+             f"({len(doubt_rows)} with claims); C={SECOND_LOOK_C}")
     path = second_look_path(embedder.name)
     model.save(path)
+    bank_texts = sorted({p for s in sections.values() for p in key_points(s.body)} |
+                        {c for claims in grader.claims.values() for c in claims.right + claims.wrong})
+    known = {**kept, **dict(zip([t for t in bank_texts if t not in kept],
+                                embedder.embed([t for t in bank_texts if t not in kept], query=True)))}
+    write_vectors(claims_vectors_path(embedder.name), embedder.name, embedder.dim,
+                  {text_key(t, True): known[t] for t in bank_texts})
     return str(path)
 
 
@@ -323,6 +363,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search the offline thresholds on split=tune")
     ap.add_argument("--fit", action="store_true", help="fit the grading second look on split=tune and save it")
     ap.add_argument("--cues-only", action="store_true", help="the offline judge without its second look")
+    ap.add_argument("--no-claims", action="store_true",
+                    help="the second look without the point claims (corpus/point_claims.jsonl)")
     ap.add_argument("--split", choices=SPLITS, default=None,
                     help="judge and print only this split (design work looks at split=tune alone)")
     args = ap.parse_args(argv)
@@ -344,11 +386,13 @@ def main(argv=None) -> int:
 
     embedder = make_embedder(settings.embedder) if args.fit or not args.cues_only else None
     glossary = load_glossary(settings.corpus_dir).groups
+    claims = load_claims(settings.corpus_dir, set(sections))
     if args.fit:
-        path = fit_second_look_on(Grader(None, glossary=glossary), [i for i in every if i.split == "tune"], sections,
-                                  embedder)
+        path = fit_second_look_on(Grader(None, glossary=glossary, claims=claims),
+                                  [i for i in every if i.split == "tune"], sections, embedder)
         print(f"second look written to {path}")
-    grader = Grader(None if args.cues_only else embedder, llm=llm, glossary=glossary)
+    grader = Grader(None if args.cues_only else embedder, llm=llm, glossary=glossary,
+                    claims=None if args.no_claims else claims)
     print(grader.second_look_state)
     print(f"grader set {args.set.name}: {len(items)} answers over {len({i.section_id for i in items})} sections; "
           f"judge {'llm:' + settings.llm_model if llm else 'offline'}")

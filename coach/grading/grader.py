@@ -15,14 +15,16 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from ..bank.claims import Claims, PointClaims
+from ..indexing.vector_cache import read_vectors
 from ..text import normalize
 from ..types import Section
-from .keypoints import key_points
+from .keypoints import clauses, key_points
 from .llm_judge import JudgeError, LLMJudge
 from .offline import OfflineJudge, OfflineParams
-from .second_look import SecondLook, Vectors, load_second_look
+from .second_look import SecondLook, Vectors, claims_vectors_path, load_second_look
 from .terms import Concepts, default_groups
-from .verdicts import MISSING, Grade, PointVerdict, make_grade
+from .verdicts import COVERED, MISSING, PARTIAL, Grade, PointVerdict, make_grade
 
 MAX_ANSWER_CHARS = 3000  # longer answers are cut here (a 20,000-character paste stays cheap to grade)
 _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
@@ -36,13 +38,15 @@ class Grader:
 
     ``glossary``: the bank's groups of names (coach.bank.glossary.load_glossary(...).groups), added to
     the grader's own lexicon for cross-lingual matching.  ``embedder``: with a second-look model fitted for
-    it (second_look.py), the offline judge's "covered" verdicts get a learned check for contradictions;
-    ``second_look`` overrides the model loaded for the embedder (tests), ``second_look_state`` says which.
+    it (second_look.py), the offline judge's "covered" verdicts get a learned check for contradictions, and
+    with ``claims`` (coach.bank.claims.load_claims(...): each key point stated right and wrong) the check reads
+    them and may credit a point said in other words; ``second_look`` overrides the model loaded for the
+    embedder (tests), ``second_look_state`` says which.
     """
 
     def __init__(self, embedder=None, threshold: float | None = None, llm=None,
                  glossary: Sequence[Sequence[str]] = (), params: OfflineParams | None = None,
-                 second_look: SecondLook | None = None):
+                 second_look: SecondLook | None = None, claims: Claims | None = None):
         params = params or OfflineParams()
         if threshold is not None:
             if not 0.0 <= threshold <= 1.0:
@@ -57,25 +61,47 @@ class Grader:
             self.second_look, self.second_look_state = load_second_look(embedder.name)
         else:
             self.second_look, self.second_look_state = None, "grading second look: off (no embedder)"
-        self._vectors = Vectors(embedder) if embedder is not None else None
+        # claims normalised as answers are (the windows they are compared with are spans of a normalised answer)
+        self.claims = {key: PointClaims(tuple(map(normalize, c.right)), tuple(map(normalize, c.wrong)))
+                       for key, c in (claims or {}).items()}
+        self._vectors = None
+        if embedder is not None:
+            seeds = read_vectors(claims_vectors_path(embedder.name), embedder.name, embedder.dim) \
+                if self.second_look is not None and self.claims else {}
+            self._vectors = Vectors(embedder, seeds=seeds)
 
-    def offline_verdicts(self, points: Sequence[str], text: str) -> tuple[list[PointVerdict], list[str]]:
+    @classmethod
+    def for_corpus(cls, corpus_dir, embedder=None, llm=None, **kwargs) -> "Grader":
+        """The grader of a corpus folder: its glossary's groups and its point claims (coach.bank.claims), with
+        ``second_look_state`` saying how many of its key points have claims.  Bad files raise CorpusError
+        naming the file and line."""
+        from ..bank.claims import claims_coverage, load_claims
+        from ..bank.corpus import load_corpus
+        from ..bank.glossary import load_glossary
+
+        sections = load_corpus(corpus_dir)
+        claims = load_claims(corpus_dir, {s.id for s in sections})
+        grader = cls(embedder, llm=llm, glossary=load_glossary(corpus_dir).groups, claims=claims, **kwargs)
+        if grader.second_look is not None:
+            have, total = claims_coverage(claims, {s.id: key_points(s.body) for s in sections})
+            grader.second_look_state += f"; point claims for {have} of {total} key points"
+        return grader
+
+    def offline_verdicts(self, points: Sequence[str], text: str,
+                         section_id: str = "") -> tuple[list[PointVerdict], list[str]]:
         """The offline judge's verdicts, with the second look when there is one, and notes on what it did."""
         scores = self.offline.scores(points, text)
         verdicts = [self.offline.verdict(s) for s in scores]
         if self.second_look is None or self._vectors is None:
             return verdicts, []
+        claims = [self.claims.get((section_id, p)) for p in points]
         try:
-            revised = self.second_look.revise(verdicts, scores, self._vectors)
+            revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
+                                              [c.text for c in clauses(text)] if any(claims) else [])
         except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
             return verdicts, [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from "
                               "cue words only"]
-        doubted = sum(a.verdict != b.verdict for a, b in zip(revised, verdicts))
-        if not doubted:
-            return revised, []
-        return revised, [f"{doubted} point{'s' if doubted > 1 else ''} use{'' if doubted > 1 else 's'} the "
-                         "reference's words, but the automatic check doubts the claim is stated right: marked "
-                         "partial; confirm or correct"]
+        return revised, second_look_notes(verdicts, revised)
 
     def grade(self, section: Section, answer: str, llm=None) -> Grade:
         """A verdict per key point, the score they make, and (with an LLM) feedback grounded in them."""
@@ -102,12 +128,29 @@ class Grader:
             except JudgeError as err:
                 notes.append(f"LLM judge unavailable ({err}): graded by the offline check of the reference's "
                              "points instead")
-                verdicts, more = self.offline_verdicts(points, text)
+                verdicts, more = self.offline_verdicts(points, text, section.id)
                 notes += more
         else:
-            verdicts, more = self.offline_verdicts(points, text)
+            verdicts, more = self.offline_verdicts(points, text, section.id)
             notes += more
         return make_grade(section.id, section.body, verdicts, judge=judge, answer=text, feedback=feedback, notes=notes)
+
+
+def second_look_notes(before: Sequence[PointVerdict], after: Sequence[PointVerdict]) -> list[str]:
+    """What the second look changed, for the candidate to confirm (pure)."""
+    rank = {MISSING: 0, PARTIAL: 1, COVERED: 2}
+    doubted = sum(a.verdict == COVERED and b.verdict != COVERED for a, b in zip(before, after))
+    credited = sum(rank.get(b.verdict, 0) > rank.get(a.verdict, 0) for a, b in zip(before, after))
+    plural = lambda n, one, many: one if n == 1 else many  # noqa: E731
+    notes = []
+    if doubted:
+        notes.append(f"{doubted} {plural(doubted, 'point uses', 'points use')} the reference's words, but the "
+                     "automatic check doubts the claim is stated right: marked partial; confirm or correct")
+    if credited:
+        notes.append(f"{credited} {plural(credited, 'point is', 'points are')} credited though the answer uses "
+                     "few of the reference's words: the automatic check reads the clause shown as a right statement "
+                     "of it; confirm or correct")
+    return notes
 
 
 def input_notes(text: str) -> list[str]:
@@ -125,4 +168,4 @@ def input_notes(text: str) -> list[str]:
     return notes
 
 
-__all__ = ["Grader", "MAX_ANSWER_CHARS", "input_notes"]
+__all__ = ["Grader", "MAX_ANSWER_CHARS", "input_notes", "second_look_notes"]

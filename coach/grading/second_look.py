@@ -1,23 +1,32 @@
-"""A learned second look at the offline judge's "covered": is the clause that covers a point saying it wrongly?
+"""A learned second look at the offline judge: is a clause that covers a point saying it wrongly, and does a
+clause the judge passed over say a point in other words?
 
-The offline judge reads contradictions through cues (cues.py: negations, antonym pairs, swapped sides); a
-wrong claim in the right words that no cue names stays "covered".  Raw e5 cosine between the point and the
-clause does not tell right from reversed (issue 11: they score alike), but a logistic regression over the
-two vectors' element-wise product and difference, with the judge's own coverage figures, learns some of the
-directions of the embedding space a reversal moves along.  Grouped by section, cross-validated on split=tune
-of eval/grader_set.jsonl: ROC-AUC 0.78-0.81 between labelled-contradicted and truly covered points among
-those the judge calls covered (0.71 from the judge's figures alone).  By hand: it doubts a dismissal after
-the term (和 softmax 会不会饱和无关 for 避免极端饱和); swapped roles and wrong attributions ("Student 去监督
-Teacher", "TP 是按 batch 切数据") it does not see.
+The offline judge reads contradictions through cues (cues.py: negations, antonym pairs, swapped sides) and
+coverage through the names a clause uses; a wrong claim in the right words that no cue names stays "covered",
+and a right claim in words no table knows stays "missing".  Raw e5 cosine between the point and the clause
+does not tell right from reversed (issue 11: they score alike), but logistic regressions over the judge's own
+figures, the two vectors' element-wise product and difference, and how the clause compares with the point's
+right and wrong claims (coach.bank.claims, claim_features.py) learn some of it:
 
-``SecondLook.revise`` turns a ``covered`` verdict into ``partial`` when P(contradicted) reaches the
-threshold: "the words are there, the claim is doubted", half credit, with the judge's window as evidence (a
-span of the answer by construction), and the grade says so in a note for the candidate to confirm or
-correct.  Not ``contradicted``: in grouped CV on split=tune only 35-50% of the points it doubts (P >= 0.6 to 0.9)
-are labelled contradicted, the rest are stated right, and calling a right claim wrong is the stronger error.  (On the issue's bars the two are alike: neither counts as covered.)  Nothing else
-changes: a second look never credits a point.  The model is fitted per embedder (``eval.grader_eval --fit``
-on split=tune only) and saved beside the decline model as ``coach/calibration/<embedder>.second_look.json``;
-without one for the configured embedder the offline judge stands alone (``load_second_look`` says so).
+- **doubt**, for each point the judge calls ``covered``: P(contradicted) >= ``threshold`` makes it ``partial``,
+  "the words are there, the claim is doubted", half credit, the judge's window kept as evidence, and a note
+  for the candidate to confirm or correct.  Not ``contradicted``: in grouped CV on split=tune about half the
+  points it doubts are stated right, and calling a right claim wrong is the stronger error.  A point without
+  claims is read by ``plain``, the same model without the claim figures.
+- **credit**, for each point with claims that the judge calls ``missing`` or ``partial``: the answer's clause
+  nearest the point or one of its right claims; P(covered) >= ``credit_threshold`` makes the point ``covered``,
+  >= ``credit_partial`` makes a missing one ``partial``, with that clause as evidence (a span of the answer by
+  construction) and a note.
+
+Chosen by 5-fold CV grouped by section on split=tune of eval/grader_set.jsonl (eval/README.md, session 7):
+the claims took negated false-covered 0.200 -> 0.176, mixed precision 0.886 -> 0.896, reworded recall
+0.808 -> 0.847 and the share of (negated, reworded) pairs of a section where the negated answer scores lower
+0.906 -> 0.949.  By hand, before the claims: it doubts a dismissal after the term (和 softmax 会不会饱和无关 for
+避免极端饱和); swapped roles and wrong attributions ("Student 去监督 Teacher") it does not see.  The models are
+fitted per embedder (``eval.grader_eval --fit`` on split=tune only) and saved beside the decline model as
+``coach/calibration/<embedder>.second_look.json``, with the seed bank's points and claims embedded in
+``<embedder>.claims.npz`` (query vectors, read like the index's vector cache); without a model for the
+configured embedder the offline judge stands alone (``load_second_look`` says so).
 """
 
 from __future__ import annotations
@@ -31,8 +40,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..bank.claims import PointClaims
+from ..indexing.vector_cache import text_key
+from .claim_features import claim_cosines, claim_overlap, credit_features
 from .offline import PointScore
-from .verdicts import CONTRADICTED, COVERED, PARTIAL, PointVerdict
+from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "calibration"  # coach/calibration, as the decline model's
 N_JUDGE = 8  # the judge's figures at the head of pair_features
@@ -88,94 +100,212 @@ def feature_rows(scores: Sequence[PointScore], verdicts: Sequence[PointVerdict],
 
 
 @dataclass(frozen=True)
-class SecondLook:
-    """A multinomial logistic regression over standardised ``pair_features`` and the P(contradicted) cut."""
+class LogReg:
+    """A multinomial logistic regression over standardised features (the fitted numbers of sklearn's)."""
 
-    embedder: str
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[tuple[float, ...], ...]  # one row per class
     intercept: tuple[float, ...]
-    threshold: float
-    note: str = ""
 
-    def p_contradicted(self, features: np.ndarray) -> np.ndarray:
-        """P(contradicted) of each row of ``features`` (n x d)."""
+    def proba(self, features: np.ndarray, cls: str) -> np.ndarray:
+        """P(``cls``) of each row of ``features`` (n x d)."""
         x = (np.atleast_2d(features) - np.asarray(self.mean)) / np.asarray(self.scale)
         z = x @ np.asarray(self.coef).T + np.asarray(self.intercept)
         z = np.exp(z - z.max(axis=1, keepdims=True))
-        return (z / z.sum(axis=1, keepdims=True))[:, self.classes.index(CONTRADICTED)]
-
-    def revise(self, verdicts: Sequence[PointVerdict], scores: Sequence[PointScore],
-               vectors: "Vectors") -> list[PointVerdict]:
-        """The verdicts with each ``covered`` one whose P(contradicted) >= threshold made ``partial`` (same
-        evidence).  Only the covered points and their windows are embedded."""
-        todo = [i for i, v in enumerate(verdicts) if v.verdict == COVERED]
-        if not todo:
-            return list(verdicts)
-        rows = feature_rows(scores, verdicts, todo, vectors(*point_texts(scores, todo)))
-        p = self.p_contradicted(rows)
-        out = list(verdicts)
-        for i, pc in zip(todo, p):
-            if pc >= self.threshold:
-                out[i] = PointVerdict(verdicts[i].point, PARTIAL, verdicts[i].evidence)
-        return out
-
-    def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(asdict(self), ensure_ascii=False) + "\n", encoding="utf-8")
+        return (z / z.sum(axis=1, keepdims=True))[:, self.classes.index(cls)]
 
     @classmethod
-    def load(cls, path: str | Path) -> "SecondLook":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        data["classes"] = tuple(data["classes"])
-        data["coef"] = tuple(tuple(row) for row in data["coef"])
-        for key in ("mean", "scale", "intercept"):
-            data[key] = tuple(data[key])
-        model = cls(**data)
-        if CONTRADICTED not in model.classes or len(model.coef) != len(model.classes) or \
+    def fit(cls, features, labels: Sequence[str], c: float) -> "LogReg":
+        """Class-balanced, ``c`` the inverse regularisation; two classes are kept as two rows (the first zero)."""
+        from sklearn.linear_model import LogisticRegression
+
+        x = np.asarray(features, dtype=np.float64)
+        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit((x - mean) / scale, list(labels))
+        coef, intercept = clf.coef_.tolist(), clf.intercept_.tolist()
+        if len(clf.classes_) == 2:  # sklearn keeps one row for two classes: P(second) = sigmoid(row)
+            coef, intercept = [[0.0] * x.shape[1], coef[0]], [0.0, intercept[0]]
+        return cls(tuple(str(k) for k in clf.classes_), tuple(mean.tolist()), tuple(scale.tolist()),
+                   tuple(tuple(row) for row in coef), tuple(intercept))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LogReg":
+        model = cls(tuple(data["classes"]), tuple(data["mean"]), tuple(data["scale"]),
+                    tuple(tuple(row) for row in data["coef"]), tuple(data["intercept"]))
+        if len(model.coef) != len(model.classes) or len(model.intercept) != len(model.classes) or \
                 any(len(row) != len(model.mean) for row in model.coef) or len(model.scale) != len(model.mean):
             raise ValueError("its classes, coefficients and standardisation do not fit together")
         return model
 
 
-class Vectors:
-    """``Vectors(embedder)(points, windows) -> {text: vector}``: one embedding call per grade; the key points'
-    vectors are kept (a bank's points are few and fixed), the answer's windows are not.  Thread-safe."""
+FORMAT = 2  # 1: one model without claims (session 6)
 
-    def __init__(self, embedder, keep: int = 20000):
+
+@dataclass(frozen=True)
+class SecondLook:
+    """The doubt models (``doubt`` for points with claims, ``plain`` without), the credit model and their cuts."""
+
+    embedder: str
+    plain: LogReg
+    doubt: LogReg | None = None
+    credit: LogReg | None = None
+    threshold: float = 0.6
+    credit_threshold: float = 0.8
+    credit_partial: float = 0.6
+    note: str = ""
+
+    def p_contradicted(self, features: np.ndarray, claims: bool = False) -> np.ndarray:
+        """P(contradicted) of each row: ``doubt_features`` rows with ``claims``, ``pair_features`` rows without."""
+        model = self.doubt if claims and self.doubt is not None else self.plain
+        return model.proba(features, CONTRADICTED)
+
+    def revise(self, verdicts: Sequence[PointVerdict], scores: Sequence[PointScore], vectors: "Vectors",
+               claims: Sequence[PointClaims | None] = (), clauses: Sequence[str] = ()) -> list[PointVerdict]:
+        """The verdicts after the doubt (covered -> partial, same evidence) and the credit (missing or partial ->
+        covered, missing -> partial, a clause of ``clauses`` as evidence).  ``claims``: one per point (None: none),
+        already normalised like the answer; ``clauses``: the answer's clauses.  Only what is read is embedded."""
+        claims = list(claims) + [None] * (len(verdicts) - len(claims))
+        doubt = [i for i, v in enumerate(verdicts) if v.verdict == COVERED]
+        credit = [i for i, v in enumerate(verdicts) if v.verdict in (MISSING, PARTIAL) and claims[i] is not None] \
+            if self.credit is not None and clauses else []
+        if not doubt and not credit:
+            return list(verdicts)
+        todo = doubt + credit
+        vecs = vectors(*texts_to_embed(scores, todo, claims, clauses if credit else ()))
+        rows = point_features(verdicts, scores, todo, vecs, claims, clauses if credit else ())
+        out = list(verdicts)
+        for i in doubt:
+            plain, with_claims, _ = rows[i]
+            if with_claims is not None and self.doubt is not None:
+                p = self.doubt.proba(with_claims, CONTRADICTED)[0]
+            else:
+                p = self.plain.proba(plain, CONTRADICTED)[0]
+            if p >= self.threshold:
+                out[i] = PointVerdict(verdicts[i].point, PARTIAL, verdicts[i].evidence)
+        for i in credit:
+            j, f = rows[i][2]
+            if j < 0:
+                continue
+            p = self.credit.proba(f, COVERED)[0]
+            if p >= self.credit_threshold:
+                out[i] = PointVerdict(verdicts[i].point, COVERED, clauses[j])
+            elif verdicts[i].verdict == MISSING and p >= self.credit_partial:
+                out[i] = PointVerdict(verdicts[i].point, PARTIAL, clauses[j])
+        return out
+
+    def save(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"format": FORMAT, **asdict(self)}, ensure_ascii=False) + "\n",
+                              encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SecondLook":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"it is in format {data.get('format', 1) if isinstance(data, dict) else '?'}, "
+                             f"not {FORMAT} (fitted by an older version)")
+        data.pop("format")
+        for key in ("plain", "doubt", "credit"):
+            if data.get(key) is not None:
+                data[key] = LogReg.from_dict(data[key])
+        model = cls(**data)
+        if CONTRADICTED not in model.plain.classes or model.doubt is not None and \
+                CONTRADICTED not in model.doubt.classes or model.credit is not None and \
+                COVERED not in model.credit.classes:
+            raise ValueError("its classes are not the grader's verdicts")
+        return model
+
+
+def texts_to_embed(scores: Sequence[PointScore], indices: Sequence[int], claims: Sequence[PointClaims | None],
+                   clauses: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(kept: the points and their claims; passing: their windows and ``clauses``) for ``Vectors``."""
+    points, windows = point_texts(scores, indices)
+    kept = points + [c for i in indices if claims[i] is not None for c in claims[i].right + claims[i].wrong]
+    return kept, list(dict.fromkeys(windows + list(clauses)))
+
+
+def point_features(verdicts: Sequence[PointVerdict], scores: Sequence[PointScore], indices: Sequence[int],
+                   vecs: Mapping[str, np.ndarray], claims: Sequence[PointClaims | None],
+                   clauses: Sequence[str] = ()) -> dict[int, tuple]:
+    """Per index: (its ``pair_features``; its ``doubt_features`` or None without claims; (the clause, its
+    ``credit_features``) for a point with claims the judge calls missing or partial when ``clauses`` are given,
+    else None).  Pure given ``vecs``; one function for grading and for fitting (eval.grader_eval --fit)."""
+    base = dict(zip(indices, feature_rows(scores, verdicts, indices, vecs)))
+    clause_vecs = np.stack([vecs[c] for c in clauses]) if clauses else np.zeros((0, 1))
+    out = {}
+    for i in indices:
+        with_claims = credit = None
+        if claims[i] is not None:
+            with_claims = doubt_features(base[i], scores[i], claims[i], vecs)
+            if clauses and verdicts[i].verdict in (MISSING, PARTIAL):
+                right, wrong = claim_vectors(claims[i], vecs)
+                credit = credit_features(base[i][:N_JUDGE], vecs[scores[i].point], clause_vecs, clauses, right, wrong,
+                                         claims[i].right, claims[i].wrong)
+        out[i] = (base[i], with_claims, credit)
+    return out
+
+
+def doubt_features(base: np.ndarray, score: PointScore, claims: PointClaims, vecs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``pair_features`` (``base``) followed by the window's ``claim_cosines`` and ``claim_overlap`` (pure given
+    ``vecs``)."""
+    w, _ = window_texts(score)
+    right, wrong = claim_vectors(claims, vecs)
+    return np.concatenate([base, claim_cosines(vecs[w] if w else None, right, wrong),
+                           claim_overlap(w, claims.right, claims.wrong)])
+
+
+def claim_vectors(claims: PointClaims, vecs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack([vecs[c] for c in claims.right]), np.stack([vecs[c] for c in claims.wrong])
+
+
+class Vectors:
+    """``Vectors(embedder, seeds)(kept, passing) -> {text: vector}``: one embedding call per grade.  The ``kept``
+    texts (key points, claims: few and fixed) are looked up in ``seeds`` (text_key -> vector, e.g. the shipped
+    ``claims_vectors_path`` file), else embedded once and kept; the answer's windows (``passing``) are not kept.
+    Query-mode vectors throughout.  Thread-safe."""
+
+    def __init__(self, embedder, keep: int = 20000, seeds: Mapping[str, np.ndarray] | None = None):
         self.embedder, self.keep = embedder, keep
         self._points: dict[str, np.ndarray] = {}
+        self._seeds = dict(seeds or {})
         self._lock = threading.Lock()
 
-    def __call__(self, points: Sequence[str], windows: Sequence[str]) -> dict[str, np.ndarray]:
+    def __call__(self, kept: Sequence[str], passing: Sequence[str]) -> dict[str, np.ndarray]:
         with self._lock:
-            known = {p: self._points[p] for p in points if p in self._points}
-        texts = list(dict.fromkeys([p for p in points if p not in known] + list(windows)))
+            known = {p: self._points[p] for p in kept if p in self._points}
+            for p in kept:
+                if p not in known and text_key(p, True) in self._seeds:
+                    known[p] = self._points[p] = self._seeds[text_key(p, True)]
+        texts = list(dict.fromkeys([p for p in kept if p not in known] + list(passing)))
         out = dict(zip(texts, self.embedder.embed(texts, query=True))) if texts else {}
         with self._lock:
-            for p in points:
+            for p in kept:
                 if p in out and len(self._points) < self.keep:
                     self._points[p] = out[p]
         return {**out, **known}
 
 
-def fit_second_look(features: Sequence[np.ndarray], labels: Sequence[str], embedder: str, threshold: float,
-                    c: float = 0.005, note: str = "") -> SecondLook:
-    """Fit on labelled points (labels: covered / contradicted / missing); ``c`` is the inverse regularisation."""
-    from sklearn.linear_model import LogisticRegression
+def fit_second_look(plain: tuple, doubt: tuple | None, credit: tuple | None, embedder: str, threshold: float,
+                    credit_threshold: float, credit_partial: float, c: float = 0.005, note: str = "") -> SecondLook:
+    """Fit on labelled points: ``plain`` and ``doubt`` are (features, labels covered / contradicted / missing),
+    ``credit`` is (features, labels covered / other); ``c`` is the inverse regularisation."""
+    return SecondLook(embedder, LogReg.fit(*plain, c), LogReg.fit(*doubt, c) if doubt else None,
+                      LogReg.fit(*credit, c) if credit else None, threshold, credit_threshold, credit_partial, note)
 
-    x = np.asarray(features, dtype=np.float64)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit((x - mean) / scale, list(labels))
-    return SecondLook(embedder, tuple(str(k) for k in clf.classes_), tuple(mean.tolist()), tuple(scale.tolist()),
-                      tuple(tuple(row) for row in clf.coef_.tolist()), tuple(clf.intercept_.tolist()), threshold,
-                      note)
+
+def _stem(embedder_name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_.-]+", "_", embedder_name)
 
 
 def second_look_path(embedder_name: str, folder: Path = CALIBRATION_DIR) -> Path:
-    return folder / (re.sub(r"[^0-9A-Za-z_.-]+", "_", embedder_name) + ".second_look.json")
+    return folder / (_stem(embedder_name) + ".second_look.json")
+
+
+def claims_vectors_path(embedder_name: str, folder: Path = CALIBRATION_DIR) -> Path:
+    """The seed bank's key points and claims, embedded (query mode) by ``eval.grader_eval --fit``."""
+    return folder / (_stem(embedder_name) + ".claims.npz")
 
 
 def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tuple[SecondLook | None, str]:
@@ -189,7 +319,11 @@ def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tupl
         return None, f"grading second look: off ({path} is unreadable: {err}; `python -m eval.grader_eval --fit`)"
     if model.embedder != embedder_name:
         return None, f"grading second look: off ({path} was fitted for {model.embedder}, not {embedder_name})"
-    return model, f"grading second look: on (P(contradicted) >= {model.threshold:.2f} turns covered into partial)"
+    credit = (f"; P(covered) >= {model.credit_threshold:.2f} credits a point the claims say is stated right"
+              if model.credit is not None else "")
+    return model, f"grading second look: on (P(contradicted) >= {model.threshold:.2f} turns covered into partial{credit})"
 
 
-__all__ = ["SecondLook", "Vectors", "answer_context", "pair_features", "point_texts", "feature_rows", "window_texts", "fit_second_look", "second_look_path", "load_second_look"]
+__all__ = ["FORMAT", "LogReg", "SecondLook", "Vectors", "answer_context", "claim_vectors", "claims_vectors_path",
+           "doubt_features", "feature_rows", "point_features", "texts_to_embed", "fit_second_look", "load_second_look", "pair_features", "point_texts",
+           "second_look_path", "window_texts"]

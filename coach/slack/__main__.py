@@ -56,7 +56,6 @@ def main(argv=None, env=None) -> int:
         client = WebClient(token=token, base_url=base_url.rstrip("/") + "/")
         verify_token(client)  # fail fast, before loading the index
 
-        from ..bank.glossary import load_glossary
         from ..grading import Grader
         from ..pipeline import build_coach
         from ..settings import Settings
@@ -72,7 +71,7 @@ def main(argv=None, env=None) -> int:
         for problem in (state_problem, progress_problem):
             if problem:  # the bot still starts and answers; it says which setting is wrong
                 print(f"warning: {problem}", file=sys.stderr)
-        grader = Grader(coach.retriever.embedder, llm=coach.llm, glossary=load_glossary(settings.corpus_dir).groups)
+        grader = Grader.for_corpus(settings.corpus_dir, coach.retriever.embedder, llm=coach.llm)
         logging.getLogger("coach.slack").info(grader.second_look_state)
         app = create_app(coach, client=client, signing_secret=secret, socket_mode=args.socket, workers=args.workers,
                          state=state, progress=progress, claim_ttl=settings.claim_ttl, done_ttl=settings.done_ttl,
