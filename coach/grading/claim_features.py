@@ -10,7 +10,7 @@ but a clause that states a misconception sits nearer the misconception's own wor
 statements' (the same negation, the same swapped side), and a clause in the candidate's own words sits
 nearer a right claim in other words than the reference's terms.  On split=tune of eval/grader_set.jsonl,
 grouped CV: these took the second look's negated false-covered 0.200 -> 0.169 and mixed precision 0.886 ->
-0.896, and crediting by them (``credit_features``) took reworded recall 0.814 -> 0.847.  All pure.
+0.896, and crediting by them (second_look.point_features) took reworded recall 0.814 -> 0.847.  All pure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 N_COSINES, N_OVERLAP = 6, 3
-N_CREDIT = N_COSINES + 2 + N_OVERLAP  # credit_features after the judge's head
+N_CREDIT = N_COSINES + 2 + N_OVERLAP  # the credit's own features (second_look.point_features), after the judge's head
 
 
 def claim_cosines(window: np.ndarray | None, right: np.ndarray, wrong: np.ndarray) -> list[float]:
@@ -60,17 +60,4 @@ def best_clause(point: np.ndarray, clauses: np.ndarray, right: np.ndarray, wrong
     return i, claim_cosines(clauses[i], right, wrong) + [float(to_point[i]), float(near[i])]
 
 
-def credit_features(head: Sequence[float], point: np.ndarray, clause_vecs: np.ndarray, clause_texts: Sequence[str],
-                    right_vecs: np.ndarray, wrong_vecs: np.ndarray, right: Sequence[str],
-                    wrong: Sequence[str]) -> tuple[int, np.ndarray]:
-    """(the clause the credit rests on, or -1; the features of crediting a point the judge did not call covered):
-    the judge's ``head`` figures, the nearest clause's ``best_clause`` figures, and the best ``claim_overlap`` of
-    any clause."""
-    i, near = best_clause(point, clause_vecs, right_vecs, wrong_vecs)
-    overlaps = [claim_overlap(t, right, wrong) for t in clause_texts]
-    lexical = max(overlaps, key=lambda x: x[0]) if overlaps else [0.0] * N_OVERLAP
-    return i, np.asarray(list(head) + near + lexical, dtype=np.float64)
-
-
-__all__ = ["N_COSINES", "N_OVERLAP", "N_CREDIT", "best_clause", "claim_cosines", "claim_overlap", "credit_features",
-           "pairs_of"]
+__all__ = ["N_COSINES", "N_OVERLAP", "N_CREDIT", "best_clause", "claim_cosines", "claim_overlap", "pairs_of"]

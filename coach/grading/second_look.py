@@ -18,10 +18,10 @@ right and wrong claims (coach.bank.claims, claim_features.py) learn some of it:
   >= ``credit_partial`` makes a missing one ``partial``, with that clause as evidence (a span of the answer by
   construction) and a note.
 
-Chosen by 5-fold CV grouped by section on split=tune of eval/grader_set.jsonl (eval/README.md, session 7):
-the claims took negated false-covered 0.200 -> 0.176, mixed precision 0.886 -> 0.896, reworded recall
-0.808 -> 0.847 and the share of (negated, reworded) pairs of a section where the negated answer scores lower
-0.906 -> 0.949.  By hand, before the claims: it doubts a dismissal after the term (和 softmax 会不会饱和无关 for
+Both also read ``claims_context``, what the claims say of the whole answer.  Chosen by 5-fold CV grouped by
+section on split=tune of eval/grader_set.jsonl (eval/README.md, session 7): the claims and the context took
+negated false-covered 0.200 -> 0.152, mixed precision 0.886 -> 0.888, reworded recall 0.808 -> 0.883 and the
+share of (negated, reworded) pairs of a section where the negated answer scores lower 0.906 -> 0.969.  By hand, before the claims: it doubts a dismissal after the term (和 softmax 会不会饱和无关 for
 避免极端饱和); swapped roles and wrong attributions ("Student 去监督 Teacher") it does not see.  The models are
 fitted per embedder (``eval.grader_eval --fit`` on split=tune only) and saved beside the decline model as
 ``coach/calibration/<embedder>.second_look.json``, with the seed bank's points and claims embedded in
@@ -42,7 +42,7 @@ import numpy as np
 
 from ..bank.claims import PointClaims
 from ..indexing.vector_cache import text_key
-from .claim_features import claim_cosines, claim_overlap, credit_features
+from .claim_features import best_clause, claim_cosines, claim_overlap
 from .offline import PointScore
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
@@ -173,8 +173,8 @@ class SecondLook:
         if not doubt and not credit:
             return list(verdicts)
         todo = doubt + credit
-        vecs = vectors(*texts_to_embed(scores, todo, claims, clauses if credit else ()))
-        rows = point_features(verdicts, scores, todo, vecs, claims, clauses if credit else ())
+        vecs = vectors(*texts_to_embed(scores, todo, claims, clauses))
+        rows = point_features(verdicts, scores, todo, vecs, claims, clauses)
         out = list(verdicts)
         for i in doubt:
             plain, with_claims, _ = rows[i]
@@ -220,29 +220,52 @@ class SecondLook:
 
 def texts_to_embed(scores: Sequence[PointScore], indices: Sequence[int], claims: Sequence[PointClaims | None],
                    clauses: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """(kept: the points and their claims; passing: their windows and ``clauses``) for ``Vectors``."""
+    """(kept: the points at ``indices``, and every point with claims and its claims; passing: the windows of the
+    points at ``indices`` and ``clauses``) for ``Vectors``."""
     points, windows = point_texts(scores, indices)
-    kept = points + [c for i in indices if claims[i] is not None for c in claims[i].right + claims[i].wrong]
-    return kept, list(dict.fromkeys(windows + list(clauses)))
+    with_claims = [i for i, c in enumerate(claims) if c is not None]
+    kept = points + [scores[i].point for i in with_claims] + \
+        [c for i in with_claims for c in claims[i].right + claims[i].wrong]
+    return list(dict.fromkeys(kept)), list(dict.fromkeys(windows + list(clauses)))
+
+
+def claims_context(nearest: Sequence[Sequence[float]]) -> list[float]:
+    """What the claims say of the whole answer (pure), from each point's ``best_clause`` figures: the mean of
+    (max right - max wrong cosine), the share of points whose nearest clause is nearer a wrong claim than a right
+    one, the mean of (mean right - mean wrong).  An answer that reads like misconceptions point after point is
+    unlikely to be right in the rest: on split=tune CV these took negated false-covered 0.176 -> 0.152, reworded
+    recall 0.847 -> 0.883 and the (negated, reworded) pairs 0.949 -> 0.969 (mixed precision 0.896 -> 0.888)."""
+    if not nearest:
+        return [0.0] * N_CONTEXT
+    d = [n[4] for n in nearest]
+    return [float(np.mean(d)), float(np.mean([x < 0 for x in d])), float(np.mean([n[2] - n[3] for n in nearest]))]
+
+
+N_CONTEXT = 3  # claims_context
 
 
 def point_features(verdicts: Sequence[PointVerdict], scores: Sequence[PointScore], indices: Sequence[int],
                    vecs: Mapping[str, np.ndarray], claims: Sequence[PointClaims | None],
                    clauses: Sequence[str] = ()) -> dict[int, tuple]:
     """Per index: (its ``pair_features``; its ``doubt_features`` or None without claims; (the clause, its
-    ``credit_features``) for a point with claims the judge calls missing or partial when ``clauses`` are given,
-    else None).  Pure given ``vecs``; one function for grading and for fitting (eval.grader_eval --fit)."""
+    features) for a point with claims the judge calls missing or partial, else None).  The
+    ``claims_context`` is read over every point with claims (zeros without ``clauses``).  Pure given ``vecs``
+    (``texts_to_embed``); one function for grading and for fitting (eval.grader_eval --fit)."""
     base = dict(zip(indices, feature_rows(scores, verdicts, indices, vecs)))
     clause_vecs = np.stack([vecs[c] for c in clauses]) if clauses else np.zeros((0, 1))
+    nearest = {i: best_clause(vecs[scores[i].point], clause_vecs, *claim_vectors(c, vecs))
+               for i, c in enumerate(claims) if c is not None and clauses}
+    context = claims_context([n for _, n in nearest.values()])
     out = {}
     for i in indices:
         with_claims = credit = None
         if claims[i] is not None:
-            with_claims = doubt_features(base[i], scores[i], claims[i], vecs)
+            with_claims = np.concatenate([doubt_features(base[i], scores[i], claims[i], vecs), context])
             if clauses and verdicts[i].verdict in (MISSING, PARTIAL):
-                right, wrong = claim_vectors(claims[i], vecs)
-                credit = credit_features(base[i][:N_JUDGE], vecs[scores[i].point], clause_vecs, clauses, right, wrong,
-                                         claims[i].right, claims[i].wrong)
+                j, near = nearest[i]
+                overlaps = [claim_overlap(t, claims[i].right, claims[i].wrong) for t in clauses]
+                lexical = max(overlaps, key=lambda x: x[0])
+                credit = (j, np.asarray(list(base[i][:N_JUDGE]) + near + lexical + context, dtype=np.float64))
         out[i] = (base[i], with_claims, credit)
     return out
 
@@ -325,5 +348,5 @@ def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tupl
 
 
 __all__ = ["FORMAT", "LogReg", "SecondLook", "Vectors", "answer_context", "claim_vectors", "claims_vectors_path",
-           "doubt_features", "feature_rows", "point_features", "texts_to_embed", "fit_second_look", "load_second_look", "pair_features", "point_texts",
+           "claims_context", "doubt_features", "feature_rows", "point_features", "texts_to_embed", "N_CONTEXT", "fit_second_look", "load_second_look", "pair_features", "point_texts",
            "second_look_path", "window_texts"]
