@@ -31,11 +31,11 @@ def test_a_line_is_read_by_section_and_point_text_whitespace_folded():
 
 
 @pytest.mark.parametrize("line, message", [
-    ("{not json", "x.jsonl:2: not a point-claims line"),
+    ("{not json", "x.jsonl:2: not a point-claims line (not valid JSON"),
     (json.dumps({**LINE, "wrong": []}), "x.jsonl:2: 'right' and 'wrong' must each be a list of at least one"),
     (json.dumps({**LINE, "right": "缓存"}), "x.jsonl:2: 'right' and 'wrong' must each be a list"),
     (json.dumps({**LINE, "key_point": " "}), "x.jsonl:2: 'id' and 'key_point' must be non-empty strings"),
-    (json.dumps({k: v for k, v in LINE.items() if k != "right"}), "x.jsonl:2: not a point-claims line ('right')"),
+    (json.dumps({k: v for k, v in LINE.items() if k != "right"}), "x.jsonl:2: not a point-claims line (missing 'right')"),
     (json.dumps({**LINE, "id": "Q99"}), "x.jsonl:2: section 'Q99' is in no bank"),
 ])
 def test_malformed_lines_name_file_and_line(line, message):

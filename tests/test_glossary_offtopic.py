@@ -112,10 +112,14 @@ def test_malformed_glossary_names_file_and_line(text, where, words):
 def test_offtopic_parsing_and_errors(tmp_path):
     assert parse_offtopic('{"query": "红烧肉怎么做", "topic": "x"}\n\n{"query": " how  to  cook "}\n', "f") == [
         "红烧肉怎么做", "how to cook"]
-    with pytest.raises(CorpusError, match=r"^off\.jsonl:2: not valid JSON"):
+    with pytest.raises(CorpusError, match=r"^off\.jsonl:2: not an off-topic line \(not valid JSON"):
         parse_offtopic('{"query": "a"}\n{"query": ', "off.jsonl")
-    with pytest.raises(CorpusError, match=r'^off\.jsonl:1: each line needs a non-empty "query"'):
+    with pytest.raises(CorpusError, match=r"^off\.jsonl:1: not an off-topic line \(missing 'query'\)"):
         parse_offtopic('{"q": "a"}', "off.jsonl")
+    with pytest.raises(CorpusError, match=r'^off\.jsonl:1: each line needs a non-empty "query" string'):
+        parse_offtopic('{"query": "  "}', "off.jsonl")
+    with pytest.raises(CorpusError, match=r"^off\.jsonl:1: not an off-topic line \(a JSON list, not an object\)"):
+        parse_offtopic('["a"]', "off.jsonl")
     (tmp_path / "off_topic.jsonl").write_text('{"query": "a"}\n{"query": "b"}\n', encoding="utf-8")
     (tmp_path / "more_off_topic.jsonl").write_text('{"query": "b"}\n{"query": "c"}\n', encoding="utf-8")
     assert load_offtopic(tmp_path) == ["b", "c", "a"]  # files in name order, repeats once

@@ -22,12 +22,12 @@ raises CorpusError naming the file and line.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Container, Iterable, Mapping
 
 from .corpus import CorpusError
+from .jsonl import jsonl_fields
 
 CLAIMS_GLOB = "*point_claims*.jsonl"
 MAX_CLAIM_CHARS = 200
@@ -64,15 +64,10 @@ def load_claims(corpus_dir: str | Path, section_ids: Container[str]) -> dict[tup
 def parse_claims(text: str, source: str, section_ids: Container[str]) -> list[tuple[tuple[str, str], PointClaims]]:
     """``[((section id, key point), PointClaims), ...]`` of one file; errors name ``source`` and the line."""
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            sid, point, right, wrong = row["id"], row["key_point"], row["right"], row["wrong"]
-        except (ValueError, KeyError, TypeError) as err:
-            raise CorpusError(f"{source}:{lineno}: not a point-claims line ({err}); expected "
-                              '{"id": "Q13", "key_point": "...", "right": ["..."], "wrong": ["..."]}') from None
+    lines = jsonl_fields(text, source, "a point-claims line",
+                         '{"id": "Q13", "key_point": "...", "right": ["..."], "wrong": ["..."]}',
+                         ("id", "key_point", "right", "wrong"))
+    for lineno, (sid, point, right, wrong) in lines:
         if not isinstance(sid, str) or not isinstance(point, str) or not point.strip():
             raise CorpusError(f"{source}:{lineno}: 'id' and 'key_point' must be non-empty strings")
         if not _strings(right) or not _strings(wrong):

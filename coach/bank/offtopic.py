@@ -35,7 +35,6 @@ embedder, an edited reference set, a bank in another language).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from .corpus import CorpusError
+from .jsonl import jsonl_fields
 from ..text import language_of
 from ..types import Section
 
@@ -66,17 +66,10 @@ def load_offtopic(corpus_dir: str | Path) -> list[str]:
 def parse_offtopic(text: str, source: str) -> list[str]:
     """JSONL of ``{"query": ...}``; blank lines are skipped; errors say ``source:line``."""
     out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{source}:{lineno}: not valid JSON ({err.msg}); each line is "
-                              '{"query": "a question the bank does not answer"}') from None
-        query = item.get("query") if isinstance(item, dict) else None
+    example = '{"query": "a question the bank does not answer"}'
+    for lineno, (query,) in jsonl_fields(text, source, "an off-topic line", example, ("query",)):
         if not isinstance(query, str) or not query.strip():
-            raise CorpusError(f'{source}:{lineno}: each line needs a non-empty "query" string, got {line.strip()[:60]!r}')
+            raise CorpusError(f'{source}:{lineno}: each line needs a non-empty "query" string, got {query!r:.60}')
         out.append(" ".join(query.split()))
     return out
 

@@ -20,11 +20,11 @@ CorpusError naming the file and line.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Container
 
 from .corpus import CorpusError
+from .jsonl import jsonl_fields
 
 SIMILAR_GLOB = "*similar_questions*.jsonl"
 MAX_QUESTION_CHARS = 300
@@ -47,15 +47,9 @@ def load_similar(corpus_dir: str | Path, section_ids: Container[str]) -> dict[st
 def parse_similar(text: str, source: str, section_ids: Container[str]) -> list[tuple[str, list[str]]]:
     """``[(section id, [question, ...]), ...]`` of one file; errors name ``source`` and the line."""
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            sid, questions = row["id"], row["questions"]
-        except (ValueError, KeyError, TypeError) as err:
-            raise CorpusError(f"{source}:{lineno}: not a similar-questions line ({err}); expected "
-                              '{"id": "Q13", "questions": ["...", ...]}') from None
+    lines = jsonl_fields(text, source, "a similar-questions line", '{"id": "Q13", "questions": ["...", ...]}',
+                         ("id", "questions"))
+    for lineno, (sid, questions) in lines:
         if not isinstance(sid, str) or not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
             raise CorpusError(f"{source}:{lineno}: 'id' must be a string and 'questions' a list of strings")
         if sid not in section_ids:
