@@ -202,7 +202,8 @@ def grade_markdown(grade, section, confirmed: bool = False) -> str:
     rows = []
     for i, v in enumerate(grade.points, start=1):
         evidence = f" — «{_plain(v.evidence)}»" if v.evidence else ""
-        rows.append(f"{i}. **{VERDICT_LABELS[v.verdict]}** · {_plain(v.point)}{evidence}")
+        why = f" <small>({_plain(v.why)})</small>" if v.why else ""  # the cue or claim the verdict rests on
+        rows.append(f"{i}. **{VERDICT_LABELS[v.verdict]}** · {_plain(v.point)}{evidence}{why}")
     parts = [f"### 得分 Score: {grade.score:.0f} / 100 ({state})", judge_line(grade),
              f"**覆盖 Covered {len(grade.covered)} · 答错 Wrong {len(grade.contradicted)} · "
              f"遗漏 Missed {len(grade.missed) - len(grade.contradicted)}**",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,8 @@ def test_confirm_recomputes_the_score_from_the_candidates_verdicts():
     assert fixed.score == pytest.approx(33.3) and fixed.covered == ("推理时缓存历史 K/V",)
     assert fixed.points[0].evidence == grade.points[0].evidence and any("changed by the candidate" in n
                                                                         for n in fixed.notes)
+    assert grade.points[0].why and fixed.points[0].why == ""  # the judge's reason goes with its verdict
+    assert confirm(grade, [v.verdict for v in grade.points]).points == grade.points
     with pytest.raises(ValueError, match="one per point"):
         confirm(grade, [COVERED])
 
@@ -136,7 +139,7 @@ def test_correct_answer_covers_every_point_with_its_clause_as_evidence(grader):
 
 def test_negation_before_a_matched_term_contradicts(grader):
     grade = grader.grade(KV, "KV Cache 不缓存历史 K/V。")
-    assert grade.points[0] == PointVerdict("推理时缓存历史 K/V", CONTRADICTED, "KV Cache 不缓存历史 K/V")
+    assert grade.points[0] == PointVerdict("推理时缓存历史 K/V", CONTRADICTED, "KV Cache 不缓存历史 K/V", "“不” before “缓存”")
     assert grade.contradicted == ("推理时缓存历史 K/V",) and grade.score == 0.0
     assert "推理时缓存历史 K/V" in grade.missed  # counted as missed, shown as wrong
     assert negated_at("不缓存", 1) == "不" and negated_at("不同的缓存", 3) == ""  # 不同 is not a negation
@@ -386,6 +389,12 @@ def test_a_grade_survives_the_shared_store_as_json():
 
     grade = Grader(HashEmbedder()).grade(KV, "推理时缓存历史 K/V，不用每步重算")
     assert grade.points and grade_from_json(grade_to_json(grade)) == grade
+    cued = Grader(HashEmbedder()).grade(KV, "KV Cache 不缓存历史 K/V。")
+    assert cued.points[0].why and grade_from_json(grade_to_json(cued)) == cued
+    old = json.loads(grade_to_json(cued))  # stored before verdicts had a reason: read with none
+    for p in old["points"]:
+        del p["why"]
+    assert grade_from_json(json.dumps(old)).points[0] == replace(cued.points[0], why="")
     with pytest.raises(ValueError, match="not a stored grade"):
         grade_from_json('{"section_id": 1}')
 

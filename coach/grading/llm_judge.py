@@ -141,7 +141,7 @@ class LLMJudge:
                 if why:
                     notes.append(f"point {i} ({v.point[:30]}) was called {v.verdict} on a quote that names none of "
                                  f"its terms and {why} ({v.evidence[:40]!r}); counted as missing")
-                    v = replace(v, verdict=MISSING, evidence="")
+                    v = replace(v, verdict=MISSING, evidence="", why="")
             out.append(v)
         return out, notes
 

@@ -179,13 +179,13 @@ class OfflineJudge:
         p = self.params
         if s.cue_window is not None and (s.best_cue >= p.contradict and s.best_cue >= p.ratio * s.best_clean
                                          or s.best_cue >= p.dominate and s.best_cue >= s.best_clean + p.margin):
-            return PointVerdict(s.point, CONTRADICTED, s.cue_window.text)
+            return PointVerdict(s.point, CONTRADICTED, s.cue_window.text, s.cue)
         if s.clean_window is not None and s.best_clean >= p.covered:
             return PointVerdict(s.point, COVERED, s.clean_window.text)
         if s.clean_window is not None and s.best_clean >= p.partial:
             return PointVerdict(s.point, PARTIAL, s.clean_window.text)
         if s.vague_window is not None and s.best_vague >= p.covered:  # named in passing: at most partial
-            return PointVerdict(s.point, PARTIAL, s.vague_window.text)
+            return PointVerdict(s.point, PARTIAL, s.vague_window.text, "named in passing, not explained")
         return PointVerdict(s.point, MISSING, "")
 
 

@@ -183,16 +183,19 @@ class SecondLook:
             else:
                 p = self.plain.proba(plain, CONTRADICTED)[0]
             if p >= self.threshold:
-                out[i] = PointVerdict(verdicts[i].point, PARTIAL, verdicts[i].evidence)
+                like = nearest_claim(vecs, window_texts(scores[i])[0], claims[i].wrong) if claims[i] else ""
+                why = f"the claim is doubted: it reads like «{like}»" if like else "the claim is doubted"
+                out[i] = PointVerdict(verdicts[i].point, PARTIAL, verdicts[i].evidence, why)
         for i in credit:
             j, f = rows[i][2]
             if j < 0:
                 continue
             p = self.credit.proba(f, COVERED)[0]
+            why = f"said in other words: it reads like «{nearest_claim(vecs, clauses[j], claims[i].right)}»"
             if p >= self.credit_threshold:
-                out[i] = PointVerdict(verdicts[i].point, COVERED, clauses[j])
+                out[i] = PointVerdict(verdicts[i].point, COVERED, clauses[j], why)
             elif verdicts[i].verdict == MISSING and p >= self.credit_partial:
-                out[i] = PointVerdict(verdicts[i].point, PARTIAL, clauses[j])
+                out[i] = PointVerdict(verdicts[i].point, PARTIAL, clauses[j], why)
         return out
 
     def save(self, path: str | Path) -> None:
@@ -279,6 +282,13 @@ def doubt_features(base: np.ndarray, score: PointScore, claims: PointClaims, vec
                            claim_overlap(w, claims.right, claims.wrong)])
 
 
+def nearest_claim(vecs: Mapping[str, np.ndarray], text: str, claims: Sequence[str]) -> str:
+    """The claim of ``claims`` nearest ``text`` by cosine (pure given ``vecs``): what a verdict's ``why`` quotes."""
+    if not text or not claims or text not in vecs:
+        return ""
+    return max(claims, key=lambda c: (float(vecs[c] @ vecs[text]), c))
+
+
 def claim_vectors(claims: PointClaims, vecs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([vecs[c] for c in claims.right]), np.stack([vecs[c] for c in claims.wrong])
 
@@ -348,5 +358,6 @@ def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tupl
 
 
 __all__ = ["FORMAT", "LogReg", "SecondLook", "Vectors", "answer_context", "claim_vectors", "claims_vectors_path",
+           "nearest_claim",
            "claims_context", "doubt_features", "feature_rows", "point_features", "texts_to_embed", "N_CONTEXT", "fit_second_look", "load_second_look", "pair_features", "point_texts",
            "second_look_path", "window_texts"]

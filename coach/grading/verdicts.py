@@ -34,11 +34,13 @@ class KeyPoint:
 
 @dataclass(frozen=True)
 class PointVerdict:
-    """The judge's call on one key point and the span of the answer it rests on ("" for missing)."""
+    """The judge's call on one key point, the span of the answer it rests on ("" for missing), and why, when the
+    judge can say it in a line (the cue the offline judge read, or the claim a clause reads like; "" otherwise)."""
 
     point: str
     verdict: str
     evidence: str = ""
+    why: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -94,7 +96,7 @@ def check_evidence(verdicts: Sequence[PointVerdict], answer: str) -> tuple[list[
             if not needle or needle not in haystack:
                 notes.append(f"point {i} ({v.point[:30]}) was called {v.verdict} on evidence that is not in the "
                              f"answer ({v.evidence[:40]!r}); counted as missing")
-                v = replace(v, verdict=MISSING, evidence="")
+                v = replace(v, verdict=MISSING, evidence="", why="")
         out.append(v)
     return out, notes
 
@@ -108,7 +110,8 @@ def make_grade(section_id: str, reference: str, verdicts: Sequence[PointVerdict]
 
 
 def confirm(grade: Grade, verdicts: Sequence[str], by: str = "candidate") -> Grade:
-    """The grade with the candidate's verdicts (one per point, in order); evidence is kept, score recomputed.
+    """The grade with the candidate's verdicts (one per point, in order); evidence is kept, score recomputed, the
+    judge's ``why`` dropped where the candidate changed the verdict.
 
     ``confirm(g, ["covered", "missing", "missing"])``: a verdict the candidate changes keeps
     the judge's evidence when it had one, and a note records each change.
@@ -121,7 +124,7 @@ def confirm(grade: Grade, verdicts: Sequence[str], by: str = "candidate") -> Gra
             raise ValueError(f"verdict {new!r} for point {i} is not one of {', '.join(VERDICTS)}")
         if new != old.verdict:
             notes.append(f"point {i} changed by the {by}: {old.verdict} -> {new}")
-        changed.append(replace(old, verdict=new))
+        changed.append(replace(old, verdict=new, why=old.why if new == old.verdict else ""))
     return make_grade(grade.section_id, grade.reference, changed, judge=grade.judge, answer=grade.answer,
                       feedback=grade.feedback, notes=notes)
 

@@ -193,7 +193,8 @@ def grade_messages(grade, section) -> list[dict]:
     points = []
     for i, v in enumerate(grade.points, start=1):
         evidence = f" — “{escape(v.evidence[:200])}”" if v.evidence else ""
-        points.append(f"{i}. *{VERDICT_MARKS[v.verdict]}* · {escape(v.point)}{evidence}")
+        why = f" _({escape(v.why[:200])})_" if v.why else ""  # the cue or claim the verdict rests on
+        points.append(f"{i}. *{VERDICT_MARKS[v.verdict]}* · {escape(v.point)}{evidence}{why}")
     lines.append("*Key points:*\n" + ("\n".join(points) or "none"))
     lines.append(f"*Covered:* {len(grade.covered)} · *Wrong:* {len(grade.contradicted)} · "
                  f"*Missed:* {len(grade.missed) - len(grade.contradicted)}")
