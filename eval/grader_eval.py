@@ -238,8 +238,8 @@ def _offline(grader: Grader, it: Labelled, sections: dict, scores=None) -> Judge
 
 
 SECOND_LOOK_C = 0.005  # inverse regularisation; grouped CV on split=tune, C 0.002-0.02 alike (eval/README.md)
-SECOND_LOOK_THRESHOLD = 0.6  # P(contradicted) cut; on split=tune CV: 0.5-0.8 tried, 0.6 the most bars' margin
-CREDIT_THRESHOLD, CREDIT_PARTIAL = 0.8, 0.6  # P(covered) cuts of the credit; split=tune CV (eval/README.md, session 7)
+SECOND_LOOK_THRESHOLD = 0.5  # P(contradicted) cut; split=tune CV: 0.6 until session 7, 0.5 with the s8 answers
+CREDIT_THRESHOLD, CREDIT_PARTIAL = 0.85, 0.65  # P(covered) cuts of the credit; split=tune CV (eval/README.md, session 8)
 
 
 def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embedder):

