@@ -192,11 +192,11 @@ class SecondLook:
             if j < 0:
                 continue
             p = self.credit.proba(f, COVERED)[0]
-            why = f"said in other words: it reads like «{nearest_claim(vecs, clauses[j], claims[i].right)}»"
-            if p >= self.credit_threshold:
-                out[i] = PointVerdict(verdicts[i].point, COVERED, clauses[j], why)
-            elif verdicts[i].verdict == MISSING and p >= self.credit_partial:
-                out[i] = PointVerdict(verdicts[i].point, PARTIAL, clauses[j], why)
+            to = COVERED if p >= self.credit_threshold else \
+                PARTIAL if verdicts[i].verdict == MISSING and p >= self.credit_partial else None
+            if to is not None:
+                why = f"said in other words: it reads like «{nearest_claim(vecs, clauses[j], claims[i].right)}»"
+                out[i] = PointVerdict(verdicts[i].point, to, clauses[j], why)
         return out
 
     def save(self, path: str | Path) -> None:
