@@ -246,8 +246,7 @@ def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embe
     """Every key point of ``items`` as the grader's second look sees it (the grader's own cut, normalisation,
     claims and ``point_features``): dicts with its label, section id, the judge's verdict and the three
     feature rows (plain, with claims or None, credit or None)."""
-    from coach.grading.keypoints import clauses as clauses_of
-    from coach.grading.second_look import point_features, texts_to_embed
+    from coach.grading.second_look import point_features, stating_clauses, texts_to_embed
     from coach.text import normalize
 
     judged, kept, passing = [], [], []
@@ -256,7 +255,7 @@ def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embe
         text = normalize(it.answer[:MAX_ANSWER_CHARS])
         scores = grader.offline.scores(points, text)
         claims = [grader.claims.get((it.section_id, p)) for p in points]
-        cls = [c.text for c in clauses_of(text)] if any(claims) else []
+        cls = stating_clauses(text) if any(claims) else []
         judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores], claims, cls))
         k, p = texts_to_embed(scores, range(len(scores)), claims, cls)
         kept += k

@@ -145,3 +145,14 @@ def test_an_english_full_stop_ends_a_clause_but_a_decimal_point_does_not():
 
     assert [c.text for c in clauses("It caches K and V. Weight decay 0.1 is common.")] == \
         ["It caches K and V", "Weight decay 0.1 is common"]
+
+
+def test_a_list_closed_by_a_collective_or_the_details_left_to_others_is_name_dropping():
+    for hedge in ("并行主要就是 DDP、ZeRO、TP、PP 这几类，实际一般组合着用", "RoPE 插值、ALiBi、滑窗这几条路",
+                  "从划分、测试重合、哈希去重这几个角度下手", "AdamW、warmup、梯度裁剪几个方面，参数看规模",
+                  "QLoRA 就是 4bit、NF4、double quant 这一整套。", "具体以文档为准", "细节各家实现略有差别",
+                  "一般按经验调", "实际效果要看具体负载"):
+        assert is_hedge(hedge), hedge
+    for claim in ("整句都走这几个专家", "拼 system、user、assistant 这几个角色，不然效果会掉",
+                  "主要分这几步：先算 QK^T，再 softmax", "训练分三步，先 SFT 再 RM 再 PPO"):
+        assert not is_hedge(claim), claim

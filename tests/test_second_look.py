@@ -168,6 +168,25 @@ def test_credit_turns_a_missed_point_covered_on_a_clause_of_the_answer():
     assert no_claims.points == before.points  # credit rests on a point's claims: none, no credit
 
 
+def test_credit_never_takes_a_name_dropping_sentence_as_evidence():
+    """The same sure credit model: a clause of a sentence that only names the terms ("…这几类，具体要看场景") is not
+    evidence that the point is stated, however near a terse right claim it sits; a stated clause still is."""
+    from coach.grading.second_look import stating_clauses
+
+    text = "它把以前算过的东西存下来。KV Cache、PagedAttention 这几类，具体要看场景"
+    assert stating_clauses(text) == ["它把以前算过的东西存下来"]
+    section = BANK["Q13"]
+    points = key_points_of(section)
+    claims = {("Q13", p): PointClaims(("KV Cache 嘛",), ("每一步都从头重算",)) for p in points}
+    sure = Grader(HashEmbedder(DIM), glossary=load_glossary(SEED).groups, claims=claims,
+                  second_look=constant_model(False, credit=0.95))
+    vague = sure.grade(section, "KV Cache、PagedAttention 这几类，具体要看场景。")
+    assert all(v.verdict != COVERED for v in vague.points) and not any("credited" in n for n in vague.notes)
+    stated = sure.grade(section, text)
+    credited = [v for v in stated.points if v.why.startswith("said in other words")]
+    assert credited and all(v.verdict == COVERED and v.evidence == "它把以前算过的东西存下来" for v in credited)
+
+
 def key_points_of(section):
     from coach.grading import key_points
 

@@ -253,6 +253,13 @@ _HEDGE = re.compile(r"(?:跟|和|与|同)[^。！？；;!?]{0,40}?(?:有关|有�
                     # a list closed by "these", "do it once and it works", "it depends on the case" (session 8)
                     r"(?:这些|这几块|这几样|这些方面|这些东西|这些因素)(?=[，,。！？!?；;]|$)|(?:一下|做好|调好|弄好)就(?:行|好|可以)|"
                     r"(?:要|得)?看具体(?:情况|场景|任务|需求)|综合(?:考虑|评估|权衡)|"
+                    # a list closed by a collective ("这几类", "这几个角度下手", "几个方面", "这一整套"), the details left to
+                    # others ("具体以文档为准", "各家实现不太一样", "按经验调") (session 9, tune answers of batch s9)
+                    r"(?:这|那)几(?:[个类种招条块样步点项套]|大类)(?:方面|角度|环节|技术|手段|方法|方向|招|路|种|类|块|步|点|项)?"
+                    r"(?=[，,。！？!?；;]|$|下手|入手)|"
+                    r"几个(?:方面|角度|环节)(?=[，,。！？!?；;]|$)|这一(?:整)?套(?=[，,。！？!?；;]|$)|以[^，,。；;]{0,6}为准|"
+                    r"(?:不太|不大)一样|略有(?:差别|差异|不同)|有些变化|有所不同|各不相同|按经验(?:调|来|设)|"
+                    r"看具体[\u4e00-\u9fff]{1,4}|组合着(?:用|调|来)|照着[^，,。；;]{0,6}就|"
                     r"and (?:stuff|so forth)|you just (?:use|call|add|set)|"
                     r"related to|has to do with|something like|and so on|etc\b|these (?:terms|words|names|buzzwords)|"
                     r"buzzwords?|comes? up a lot|people (?:talk|hear) about|be careful with", re.I)

@@ -22,7 +22,7 @@ from ..types import Section
 from .keypoints import clauses, key_points
 from .llm_judge import JudgeError, LLMJudge
 from .offline import OfflineJudge, OfflineParams
-from .second_look import SecondLook, Vectors, claims_vectors_path, load_second_look
+from .second_look import SecondLook, Vectors, claims_vectors_path, load_second_look, stating_clauses
 from .terms import Concepts, default_groups
 from .verdicts import COVERED, MISSING, PARTIAL, Grade, PointVerdict, make_grade
 
@@ -97,7 +97,7 @@ class Grader:
         claims = [self.claims.get((section_id, p)) for p in points]
         try:
             revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
-                                              [c.text for c in clauses(text)] if any(claims) else [])
+                                              stating_clauses(text) if any(claims) else [])
         except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
             return verdicts, [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from "
                               "cue words only"]

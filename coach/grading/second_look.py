@@ -43,7 +43,8 @@ import numpy as np
 from ..bank.claims import PointClaims
 from ..indexing.vector_cache import text_key
 from .claim_features import best_clause, claim_cosines, claim_overlap
-from .keypoints import flat
+from .cues import hedged_sentences
+from .keypoints import clauses, flat
 from .offline import PointScore
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
@@ -220,6 +221,14 @@ class SecondLook:
                 COVERED not in model.credit.classes:
             raise ValueError("its classes are not the grader's verdicts")
         return model
+
+
+def stating_clauses(text: str) -> list[str]:
+    """The clauses of ``text`` (normalised) that the credit may take as evidence: those outside a name-dropping
+    sentence (cues.hedged_sentences).  "DDP、TP、PP 这几类" names DDP; it does not say what it is, however near a
+    terse right claim ("DDP 就是数据并行嘛") it sits (session 9: the credit had turned such points covered)."""
+    hedged = hedged_sentences(text)
+    return [c.text for c in clauses(text) if not any(a <= c.start < b for a, b in hedged)]
 
 
 def texts_to_embed(scores: Sequence[PointScore], indices: Sequence[int], claims: Sequence[PointClaims | None],
