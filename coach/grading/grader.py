@@ -19,7 +19,7 @@ from ..bank.claims import Claims, PointClaims
 from ..indexing.vector_cache import read_vectors
 from ..text import normalize
 from ..types import Section
-from .keypoints import clauses, key_points
+from .keypoints import key_points
 from .llm_judge import JudgeError, LLMJudge
 from .offline import OfflineJudge, OfflineParams
 from .second_look import SecondLook, Vectors, claims_vectors_path, load_second_look, stating_clauses

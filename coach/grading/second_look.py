@@ -44,7 +44,7 @@ from ..bank.claims import PointClaims
 from ..indexing.vector_cache import text_key
 from .claim_features import best_clause, claim_cosines, claim_overlap
 from .cues import hedged_sentences
-from .keypoints import clauses, flat
+from .keypoints import clauses as answer_clauses, flat
 from .offline import PointScore
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
@@ -228,7 +228,7 @@ def stating_clauses(text: str) -> list[str]:
     sentence (cues.hedged_sentences).  "DDP、TP、PP 这几类" names DDP; it does not say what it is, however near a
     terse right claim ("DDP 就是数据并行嘛") it sits (session 9: the credit had turned such points covered)."""
     hedged = hedged_sentences(text)
-    return [c.text for c in clauses(text) if not any(a <= c.start < b for a, b in hedged)]
+    return [c.text for c in answer_clauses(text) if not any(a <= c.start < b for a, b in hedged)]
 
 
 def texts_to_embed(scores: Sequence[PointScore], indices: Sequence[int], claims: Sequence[PointClaims | None],
