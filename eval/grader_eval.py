@@ -7,6 +7,7 @@
     python -m eval.grader_eval --tune                # grid-search the offline thresholds on split=tune only
     python -m eval.grader_eval --split tune          # judge and print one split only
     python -m eval.grader_eval --fit                 # fit the second look (coach/grading/second_look.py) on split=tune
+                                                     # (then judges split=tune only)
     python -m eval.grader_eval --cues-only           # the offline judge without its second look
     python -m eval.grader_eval --no-claims           # the second look without corpus/point_claims.jsonl
 
@@ -238,7 +239,7 @@ def _offline(grader: Grader, it: Labelled, sections: dict, scores=None) -> Judge
 
 
 SECOND_LOOK_C = 0.005  # inverse regularisation; grouped CV on split=tune, C 0.002-0.02 alike (eval/README.md)
-SECOND_LOOK_THRESHOLD = 0.5  # P(contradicted) cut; split=tune CV: 0.6 until session 7, 0.5 with the s8 answers
+SECOND_LOOK_THRESHOLD = 0.4  # P(contradicted) cut; split=tune CV: 0.6 until session 7, 0.5 with the s8 answers, 0.4 with novelty and assertion (session 10)
 CREDIT_THRESHOLD, CREDIT_PARTIAL = 0.85, 0.65  # P(covered) cuts of the credit; split=tune CV (eval/README.md, session 8)
 
 
@@ -256,15 +257,15 @@ def second_look_rows(grader: Grader, items: list[Labelled], sections: dict, embe
         scores = grader.offline.scores(points, text)
         claims = [grader.claims.get((it.section_id, p)) for p in points]
         cls = stating_clauses(text) if any(claims) else []
-        judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores], claims, cls))
+        judged.append((it, scores, [grader.offline.verdict(sc) for sc in scores], claims, cls, text))
         k, p = texts_to_embed(scores, range(len(scores)), claims, cls)
         kept += k
         passing += p
     texts = sorted(set(kept) | set(passing))
     vecs = dict(zip(texts, embedder.embed(texts, query=True)))
     rows = []
-    for it, scores, verdicts, claims, cls in judged:
-        features = point_features(verdicts, scores, range(len(scores)), vecs, claims, cls)
+    for it, scores, verdicts, claims, cls, text in judged:
+        features = point_features(verdicts, scores, range(len(scores)), vecs, claims, cls, text)
         for k, v in enumerate(verdicts):
             label = CONTRADICTED if k in it.contradicted else COVERED if k in it.covered else "missing"
             plain, with_claims, credit = features[k]
@@ -370,7 +371,9 @@ def main(argv=None) -> int:
     settings = Settings.from_env()
     sections = {s.id: s for s in load_corpus(settings.corpus_dir)}
     every = load_set(args.set, sections)
-    items = [i for i in every if i.split == args.split] if args.split else every
+    # --fit judges split=tune only afterwards, unless --split says otherwise: fitting never shows held-out figures
+    split = args.split or ("tune" if args.fit else None)
+    items = [i for i in every if i.split == split] if split else every
     llm = None
     if args.llm:
         if not settings.llm_base_url or not settings.llm_model:

