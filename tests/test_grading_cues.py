@@ -156,3 +156,43 @@ def test_a_list_closed_by_a_collective_or_the_details_left_to_others_is_name_dro
     for claim in ("整句都走这几个专家", "拼 system、user、assistant 这几个角色，不然效果会掉",
                   "主要分这几步：先算 QK^T，再 softmax", "训练分三步，先 SFT 再 RM 再 PPO"):
         assert not is_hedge(claim), claim
+
+
+QLORA = Section("I9", "QLoRA 加载", "I. 代码", '```python\nm = AutoModelForCausalLM.from_pretrained(m_id, load_in_4bit=True, '
+                'bnb_4bit_quant_type="nf4", device_map="auto", api_key="EMPTY", labels=t["input_ids"])\n```\n'
+                '```bash\nserve --dtype auto --max-model-len 4096\n```', "bank.md", 1)
+
+
+def test_code_values_are_the_literals_the_reference_code_sets():
+    from coach.grading.keypoints import code_values
+
+    assert code_values(QLORA.body) == {"load_in_4bit": "true", "bnb_4bit_quant_type": "nf4", "device_map": "auto",
+                                       "--dtype": "auto", "--max-model-len": "4096"}  # no free choice, no expression
+    assert code_values("用 KV Cache。") == {}
+    assert code_values('```python\nf(x, dim=-1)\ng(y, dim=0)\n```') == {}  # two values: neither is "the" value
+
+
+def test_a_code_setting_given_another_literal_is_a_wrong_value():
+    from coach.grading.cues import wrong_value
+
+    assert wrong_value("bnb_4bit_quant_type", "bnb_4bit_quant_type 要设成 int4", "nf4") == \
+        "the answer sets “bnb_4bit_quant_type” to “int4”, the reference to “nf4”"
+    assert wrong_value("load_in_4bit", "load_in_4bit=False 就行", "true")
+    assert wrong_value("--dtype", "--dtype bfloat16", "auto") and wrong_value("return_tensors", "return_tensors='np'", "pt")
+    assert not wrong_value("--dtype", "--dtype sets the precision", "auto")  # an English word, not a value
+    assert not wrong_value("--max-model-len", "--max-model-len 8192", "4096")  # a number is a choice
+    assert not wrong_value("lora_alpha", "lora_alpha=16", "32")
+    assert not wrong_value("do_sample", "要 greedy 就 do_sample=False", "true")  # an alternative, not the claim
+    assert not wrong_value("do_sample", "for greedy set do_sample=False", "true")
+    assert not wrong_value("do_sample", "do_sample=True 才采样，False 是贪心", "true")  # names the reference's too
+    assert not wrong_value("device_map", "device_map 一般是 accelerate 管的", "auto")  # 是 is no setting
+    assert not wrong_value("device_map", "device_map='auto'", "auto") and not wrong_value("x", "x=1", None)
+
+
+def test_a_wrong_value_in_code_contradicts_the_point_and_the_right_one_covers_it(grader):
+    wrong = grader.grade(QLORA, 'from_pretrained 时 load_in_4bit=True，bnb_4bit_quant_type="fp4"。')
+    verdicts = {v.point: v for v in wrong.points}
+    assert verdicts["bnb_4bit_quant_type"].verdict == CONTRADICTED
+    assert "“fp4”" in verdicts["bnb_4bit_quant_type"].why and verdicts["load_in_4bit"].verdict == COVERED
+    right = grader.grade(QLORA, 'from_pretrained 时 load_in_4bit=True，bnb_4bit_quant_type="nf4"。')
+    assert {v.point: v.verdict for v in right.points}["bnb_4bit_quant_type"] == COVERED

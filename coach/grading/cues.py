@@ -17,6 +17,9 @@ Pure functions over text and the spans where the point's concepts were found
   (少量/所有); with the matched terms' spans, the clause's side must govern one of them.
 - wrong number: the clause states a quantity of the point's kind (same unit) and none of the point's own,
   nor one inside its range.  ``wrong_number("4bit 量化", "8bit 量化")`` -> "the answer says 8bit ...".
+- wrong value: the clause sets a code key point to another boolean or word than the reference's code
+  (keypoints.code_values) and does not name the reference's.  ``wrong_value("bnb_4bit_quant_type", "bnb_4bit_quant_type 要设成 int4", "nf4")``
+  -> "the answer sets “bnb_4bit_quant_type” to “int4”, the reference to “nf4”".
 - swapped comparison: the point's subject stands after the clause's comparison
   word.  ``swapped("Pre-LN 更易训练深层", "Post-LN 比 Pre-LN 更易训深层", ...)`` -> "Pre-LN after 比".
 
@@ -322,6 +325,38 @@ def wrong_number(point: str, clause: str) -> str:
     return ""
 
 
+# How a clause sets a name to a value: "=", ":", a Chinese verb of setting (设成/改为/传...), "set to".
+_SETS = r"(?:\s*[:=](?!=)\s*|\s*(?:要|就|一般|通常|默认|应该|得|可以|最好|需要)?\s*(?:设成|设为|设置成|设置为|改成|改为|设|取|填|传入|传)\s*|\s+set\s+to\s+)"
+_LITERAL = r"""("[^"\n]{1,20}"|'[^'\n]{1,20}'|[A-Za-z][\w.]*)"""
+# Before the name, a condition or an alternative: "要 greedy 就 do_sample=False", "if you want greedy, ...".
+_ALTERNATIVE = re.compile(r"如果|若|要是|假如|想要|否则|不然|换成|改用|要[^，,。；;]{1,12}就|(?<!也)就\s*$|"
+                          r"\b(?:if|for|when|otherwise|instead)\b", re.I)
+
+
+def wrong_value(point: str, clause: str, value: str | None) -> str:
+    """The clause sets ``point`` (a code name) to another boolean or word than ``value``, the reference's, and
+    names ``value`` nowhere ("do_sample=True 才采样，False 是贪心" says both); not after a condition or an
+    alternative ("要 greedy 就 do_sample=False").  Numbers are left out: ``max_new_tokens=128`` is a choice, not a
+    misconception.  A flag's value after a space counts only quoted or with a digit (``--dtype bfloat16``, not
+    "--dtype sets the ...")."""
+    if not value or not point or value.replace(".", "", 1).lstrip("-").isdigit():
+        return ""
+    if re.search(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])", clause, re.I):
+        return ""
+    flag = point.startswith("--")
+    sets = r"(?:\s*=\s*|[ \t]+)" if flag else _SETS  # a flag takes its value after a space
+    for m in re.finditer(r"(?<![\w-])" + re.escape(point) + r"(?![\w-])" + sets + _LITERAL, clause, re.I):
+        if _ALTERNATIVE.search(clause[:m.start()]):
+            continue
+        raw = m.group(1)
+        got = raw.strip("'\"").lower()
+        if flag and raw[0] not in "'\"" and "=" not in clause[m.start():m.start(1)] and not re.search(r"\d", got):
+            continue
+        if (got in ("true", "false")) == (value in ("true", "false")) and got != value:
+            return f"the answer sets “{point}” to “{got}”, the reference to “{value}”"
+    return ""
+
+
 # Polar adjectives, each family two sides of one scale (general vocabulary of Chinese and English, not the
 # bank's): a point's "低时延" against an answer's "时延高".  Only a word right next to a matched term counts.
 POLAR: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
@@ -461,4 +496,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

@@ -13,15 +13,15 @@ Slack bot and eval; thread-safe.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..bank.claims import Claims, PointClaims
 from ..indexing.vector_cache import read_vectors
 from ..text import normalize
 from ..types import Section
-from .keypoints import key_points
+from .keypoints import code_values, key_points
 from .llm_judge import JudgeError, LLMJudge
-from .offline import OfflineJudge, OfflineParams
+from .offline import OfflineJudge, OfflineParams, wrong_values
 from .second_look import SecondLook, Vectors, claims_vectors_path, load_second_look, stating_clauses
 from .terms import Concepts, default_groups
 from .verdicts import COVERED, MISSING, PARTIAL, Grade, PointVerdict, make_grade
@@ -87,21 +87,23 @@ class Grader:
             grader.second_look_state += f"; point claims for {have} of {total} key points"
         return grader
 
-    def offline_verdicts(self, points: Sequence[str], text: str,
-                         section_id: str = "") -> tuple[list[PointVerdict], list[str]]:
-        """The offline judge's verdicts, with the second look when there is one, and notes on what it did."""
+    def offline_verdicts(self, points: Sequence[str], text: str, section_id: str = "",
+                         values: Mapping[str, str] | None = None) -> tuple[list[PointVerdict], list[str]]:
+        """The offline judge's verdicts, with the second look when there is one, and notes on what it did;
+        last, a code point set to another literal than the reference's (``values``: keypoints.code_values) is
+        contradicted (offline.wrong_values)."""
         scores = self.offline.scores(points, text)
         verdicts = [self.offline.verdict(s) for s in scores]
         if self.second_look is None or self._vectors is None:
-            return verdicts, []
+            return wrong_values(verdicts, text, values or {}), []
         claims = [self.claims.get((section_id, p)) for p in points]
         try:
             revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
                                               stating_clauses(text) if any(claims) else [], text)
         except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
-            return verdicts, [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from "
-                              "cue words only"]
-        return revised, second_look_notes(verdicts, revised)
+            return wrong_values(verdicts, text, values or {}), [
+                f"second look skipped ({type(err).__name__}: {err}): contradictions are read from cue words only"]
+        return wrong_values(revised, text, values or {}), second_look_notes(verdicts, revised)
 
     def grade(self, section: Section, answer: str, llm=None) -> Grade:
         """A verdict per key point, the score they make, and (with an LLM) feedback grounded in them."""
@@ -128,10 +130,10 @@ class Grader:
             except JudgeError as err:
                 notes.append(f"LLM judge unavailable ({err}): graded by the offline check of the reference's "
                              "points instead")
-                verdicts, more = self.offline_verdicts(points, text, section.id)
+                verdicts, more = self.offline_verdicts(points, text, section.id, code_values(section.body))
                 notes += more
         else:
-            verdicts, more = self.offline_verdicts(points, text, section.id)
+            verdicts, more = self.offline_verdicts(points, text, section.id, code_values(section.body))
             notes += more
         return make_grade(section.id, section.body, verdicts, judge=judge, answer=text, feedback=feedback, notes=notes)
 

@@ -139,9 +139,31 @@ def clauses(answer: str) -> list[Clause]:
     return out
 
 
+# A literal a setting takes in code: a short quoted word, a number, a boolean, or a bare lower-case word ("auto").
+_VALUE = r"""(?:"[A-Za-z0-9_]{1,12}"|'[A-Za-z0-9_]{1,12}'|-?\d+(?:\.\d+)?(?:e-?\d+)?|True|False|[a-z][a-z0-9_]{0,11})"""
+_KWARG_VALUE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=(?!=)\s*(" + _VALUE + r")(?![\w.\[(])")
+_FLAG_VALUE = re.compile(r"(--[A-Za-z][\w-]*)[ \t]+(" + _VALUE + r")(?=\s|$)", re.M)
+_FREE_NAME = re.compile(r"(?:^|_)(?:key|id|model|name|path|dir|url|file|files)$")  # values the candidate picks freely
+
+
+def code_values(reference: str) -> dict[str, str]:
+    """The literal each code key point is set to in the reference's code (pure): ``bnb_4bit_quant_type="nf4"``
+    -> {"bnb_4bit_quant_type": "nf4"}, ``--dtype auto`` -> {"--dtype": "auto"}; lower-cased, quotes dropped.
+    Left out: a name set to two values, expressions (``t["input_ids"]``), and free choices (api_key, model,
+    paths: a candidate's own "EMPTY" or "local" is not wrong)."""
+    seen: dict[str, set[str]] = {}
+    for block in _FENCE.findall(reference):
+        for pattern in (_KWARG_VALUE, _FLAG_VALUE):
+            for m in pattern.finditer(block):
+                seen.setdefault(m.group(1), set()).add(m.group(2).strip("'\"").lower())
+    points = set(key_points(reference))
+    return {name: next(iter(v)) for name, v in seen.items()
+            if len(v) == 1 and name in points and not _FREE_NAME.search(name.lstrip("-").lower())}
+
+
 def flat(text: str) -> str:
     """The form evidence is compared in: NFKC, markup and whitespace gone, lower-cased."""
     return re.sub(r"\s+", "", _MARKUP.sub("", normalize(text)).lower())
 
 
-__all__ = ["key_points", "clauses", "Clause", "flat"]
+__all__ = ["key_points", "clauses", "Clause", "code_values", "flat"]

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .cues import (antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip, reversal, swapped,
-                   wrong_number)
+                   wrong_number, wrong_value)
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -189,6 +189,25 @@ class OfflineJudge:
         return PointVerdict(s.point, MISSING, "")
 
 
+def wrong_values(verdicts: Sequence[PointVerdict], answer: str, values: Mapping[str, str]) -> list[PointVerdict]:
+    """The verdicts with every code point that a clause of ``answer`` sets to another literal than the reference's
+    code (``values``: keypoints.code_values; cues.wrong_value) made ``contradicted``, that clause its evidence
+    (pure).  Applied after the second look, so it never changes what the look was fitted on: a wrong literal is
+    wrong by construction ("bnb_4bit_quant_type 要设成 int4" where the reference sets "nf4")."""
+    out = list(verdicts)
+    if not values:
+        return out
+    cls = clauses(answer)
+    for i, v in enumerate(verdicts):
+        value = values.get(v.point)
+        for c in cls if value is not None and v.verdict != CONTRADICTED else ():
+            reason = wrong_value(v.point, c.text, value)
+            if reason:
+                out[i] = PointVerdict(v.point, CONTRADICTED, c.text, reason)
+                break
+    return out
+
+
 def _squash(text: str) -> str:
     """``flat`` for text that is already normalised: lower case, no spaces."""
     return text.lower().replace(" ", "")
@@ -239,4 +258,4 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     return reason, ""
 
 
-__all__ = ["OfflineJudge", "OfflineParams", "PointScore", "SHARED"]
+__all__ = ["OfflineJudge", "OfflineParams", "PointScore", "SHARED", "wrong_values"]
