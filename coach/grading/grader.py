@@ -94,16 +94,17 @@ class Grader:
         contradicted (offline.wrong_values)."""
         scores = self.offline.scores(points, text)
         verdicts = [self.offline.verdict(s) for s in scores]
-        if self.second_look is None or self._vectors is None:
-            return wrong_values(verdicts, text, values or {}), []
-        claims = [self.claims.get((section_id, p)) for p in points]
-        try:
-            revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
-                                              stating_clauses(text) if any(claims) else [], text)
-        except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
-            return wrong_values(verdicts, text, values or {}), [
-                f"second look skipped ({type(err).__name__}: {err}): contradictions are read from cue words only"]
-        return wrong_values(revised, text, values or {}), second_look_notes(verdicts, revised)
+        revised, notes = verdicts, []
+        if self.second_look is not None and self._vectors is not None:
+            claims = [self.claims.get((section_id, p)) for p in points]
+            try:
+                revised = self.second_look.revise(verdicts, scores, self._vectors, claims,
+                                                  stating_clauses(text) if any(claims) else [], text)
+                notes = second_look_notes(verdicts, revised)
+            except Exception as err:  # the embedder failed: the cue-based verdicts stand, and the grade says so
+                notes = [f"second look skipped ({type(err).__name__}: {err}): contradictions are read from cue "
+                         "words only"]
+        return wrong_values(revised, text, values or {}), notes
 
     def grade(self, section: Section, answer: str, llm=None) -> Grade:
         """A verdict per key point, the score they make, and (with an LLM) feedback grounded in them."""
@@ -120,7 +121,7 @@ class Grader:
                               judge="offline", answer="", notes=notes)
         notes += input_notes(text)
         llm = llm if llm is not None else self.llm
-        feedback, judge = "", "offline"
+        feedback, judge, values = "", "offline", code_values(section.body)
         if llm is not None and points:
             llm_judge = LLMJudge(llm, self.concepts)
             try:
@@ -130,10 +131,10 @@ class Grader:
             except JudgeError as err:
                 notes.append(f"LLM judge unavailable ({err}): graded by the offline check of the reference's "
                              "points instead")
-                verdicts, more = self.offline_verdicts(points, text, section.id, code_values(section.body))
+                verdicts, more = self.offline_verdicts(points, text, section.id, values)
                 notes += more
         else:
-            verdicts, more = self.offline_verdicts(points, text, section.id, code_values(section.body))
+            verdicts, more = self.offline_verdicts(points, text, section.id, values)
             notes += more
         return make_grade(section.id, section.body, verdicts, judge=judge, answer=text, feedback=feedback, notes=notes)
 

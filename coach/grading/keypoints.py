@@ -151,8 +151,11 @@ def code_values(reference: str) -> dict[str, str]:
     -> {"bnb_4bit_quant_type": "nf4"}, ``--dtype auto`` -> {"--dtype": "auto"}; lower-cased, quotes dropped.
     Left out: a name set to two values, expressions (``t["input_ids"]``), and free choices (api_key, model,
     paths: a candidate's own "EMPTY" or "local" is not wrong)."""
+    blocks = _FENCE.findall(reference)
+    if not blocks:
+        return {}
     seen: dict[str, set[str]] = {}
-    for block in _FENCE.findall(reference):
+    for block in blocks:
         for pattern in (_KWARG_VALUE, _FLAG_VALUE):
             for m in pattern.finditer(block):
                 seen.setdefault(m.group(1), set()).add(m.group(2).strip("'\"").lower())
