@@ -196,3 +196,16 @@ def test_a_wrong_value_in_code_contradicts_the_point_and_the_right_one_covers_it
     assert "“fp4”" in verdicts["bnb_4bit_quant_type"].why and verdicts["load_in_4bit"].verdict == COVERED
     right = grader.grade(QLORA, 'from_pretrained 时 load_in_4bit=True，bnb_4bit_quant_type="nf4"。')
     assert {v.point: v.verdict for v in right.points}["bnb_4bit_quant_type"] == COVERED
+
+
+def test_otherwise_and_compatible_are_no_negation_and_a_negative_point_may_keep_its_not_in_the_next_clause():
+    from coach.grading.cues import negations
+
+    assert negations("按官方模板来，不然模型容易格式跑偏") == 0 and negations("再不行就用约束解码") == 0
+    assert negations("它和量化也不冲突") == 0 and negations("不用重新训练") == 1
+    ptq = Section("Q90", "PTQ？", "F. 量化", "在不改动训练的前提下量化权重（INT8/4）。", "bank.md", 1)
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    right = grader.grade(ptq, "不改动训练，直接把训练好的权重量化成 INT8 或 INT4。")
+    assert right.points[0].verdict == COVERED, right.points
+    wrong = grader.grade(ptq, "PTQ 要改动训练流程，边训边把权重量化成 INT8。")
+    assert wrong.points[0].verdict == CONTRADICTED, wrong.points

@@ -39,7 +39,9 @@ _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "�
                  # general Chinese words that hold 别/无/非/不/没 without negating (hand-listed from common usage):
                  "特别", "分别", "区别", "差别", "类别", "级别", "个别", "识别", "辨别", "判别", "鉴别", "甄别", "告别",
                  "别的", "无穷", "无数", "除非", "莫非", "无非", "非得", "不得不", "不但", "不论", "不妨", "有无",
-                 "是非", "淹没", "埋没", "不外乎")
+                 "是非", "淹没", "埋没", "不外乎",
+                 # "otherwise", "if that fails", "compatible": the 不 negates none of the clause's terms
+                 "要不然", "不然", "再不行", "不行的话", "不冲突", "不矛盾")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
@@ -224,9 +226,11 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
             any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
         return ""
     if flip:
-        return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else \
-            "the point is negative, the answer's clause is not"
+        return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else NOT_NEGATIVE
     return ""
+
+
+NOT_NEGATIVE = "the point is negative, the answer's clause is not"  # polarity_flip's reason for that side
 
 
 def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
@@ -496,4 +500,4 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+__all__ = ["NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

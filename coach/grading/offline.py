@@ -39,8 +39,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .cues import (antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip, reversal, swapped,
-                   wrong_number, wrong_value)
+from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip,
+                   reversal, scoped_negations, swapped, wrong_number, wrong_value)
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
@@ -233,11 +233,15 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
     if reason:
         return reason, ""
-    for clause in sub:  # a clause that names the point's terms and negates them (near them)
-        here = [(point_spans[c.key], (s[0][0] - clause.start, s[0][1] - clause.start)) for c, _, sp in matched
-                for s in [[x for x in sp if clause.start <= x[0] and x[1] <= clause.end]] if s]
+    heres = [[(point_spans[c.key], (s[0][0] - clause.start, s[0][1] - clause.start)) for c, _, sp in matched
+              for s in [[x for x in sp if clause.start <= x[0] and x[1] <= clause.end]] if s] for clause in sub]
+    for k, (clause, here) in enumerate(zip(sub, heres)):  # a clause that names the point's terms and negates them
         if here:
             reason = polarity_flip(point, clause.text, [p for p, _ in here], [q for _, q in here])
+            other = len(sub) == 2 and heres[1 - k]
+            if reason and other and reason == NOT_NEGATIVE and \
+                    scoped_negations(sub[1 - k].text, [q for _, q in other]):
+                continue  # the point's "not" is in the window's other clause: "不改动训练，直接把权重量化成 INT8"
             if reason:
                 return reason, ""
     reason = polar_flip(point, [point_spans[c.key] for c, _, _ in matched], text,
