@@ -147,10 +147,11 @@ _FREE_NAME = re.compile(r"(?:^|_)(?:key|id|model|name|path|dir|url|file|files)$"
 
 
 def code_values(reference: str) -> dict[str, str]:
-    """The literal each code key point is set to in the reference's code (pure): ``bnb_4bit_quant_type="nf4"``
-    -> {"bnb_4bit_quant_type": "nf4"}, ``--dtype auto`` -> {"--dtype": "auto"}; lower-cased, quotes dropped.
-    Left out: a name set to two values, expressions (``t["input_ids"]``), and free choices (api_key, model,
-    paths: a candidate's own "EMPTY" or "local" is not wrong)."""
+    """The literal each name (keyword argument or CLI flag) is set to in the reference's code (pure):
+    ``bnb_4bit_quant_type="nf4"`` -> {"bnb_4bit_quant_type": "nf4"}, ``--dtype auto`` -> {"--dtype": "auto"};
+    lower-cased, quotes dropped.  Left out: a name set to two values, expressions (``t["input_ids"]``), and free
+    choices (api_key, model, paths: a candidate's own "EMPTY" or "local" is not wrong).  The grader looks names
+    up by key point (offline.wrong_values), so names that are no key point do nothing."""
     blocks = _FENCE.findall(reference)
     if not blocks:
         return {}
@@ -159,9 +160,8 @@ def code_values(reference: str) -> dict[str, str]:
         for pattern in (_KWARG_VALUE, _FLAG_VALUE):
             for m in pattern.finditer(block):
                 seen.setdefault(m.group(1), set()).add(m.group(2).strip("'\"").lower())
-    points = set(key_points(reference))
     return {name: next(iter(v)) for name, v in seen.items()
-            if len(v) == 1 and name in points and not _FREE_NAME.search(name.lstrip("-").lower())}
+            if len(v) == 1 and not _FREE_NAME.search(name.lstrip("-").lower())}
 
 
 def flat(text: str) -> str:
