@@ -101,6 +101,13 @@ def test_an_antonym_counts_only_next_to_the_term_it_governs():
     assert antonym("提高吞吐", "吞吐反而下降", [(0, 2)])  # the term as the subject, right before
 
 
+def test_a_comparative_opposite_is_no_antonym_when_the_point_says_its_base_too():
+    # Q24: 小 is about 显存, and the point's own 大 batch is what the answer's 更大 batch agrees with
+    point = "小显存下用 gradient_accumulation_steps 以等效大 batch 训练"
+    assert not antonym(point, "效果相当于用了更大的 batch")
+    assert antonym("小显存下训练", "显存要更大") and antonym("小 batch 训练", "batch 更大")  # no 大 in the point: still one
+
+
 def test_polar_adjective_across_a_comparison_and_a_hedge():
     assert polar_flip("小 LR 微调", [(2, 4)], "学习率一般要比预训练时更大", [[(0, 3)]])
     assert polar_flip("实现简洁", [(0, 2)], "实现比 PPO 更复杂", [[(0, 2)]])

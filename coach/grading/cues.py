@@ -466,9 +466,12 @@ NEAR_AFTER, NEAR_BEFORE = 4, 6  # units (see _units) between an antonym and the 
 
 @lru_cache(maxsize=4096)
 def _sides(point: str) -> tuple[tuple[str, str], ...]:
-    """The (said, opposite) pairs whose first side the point says and whose second it does not."""
+    """The (said, opposite) pairs whose first side the point says and whose second it does not.  A comparative
+    opposite ("更大" of "小") whose base the point says too ("小显存下 … 等效大 batch") is ambiguous there: the
+    answer's "更大 batch" agrees with the point's "大 batch", so that pair is left out."""
     p = mask_fixed(point.lower())
-    return tuple((x, y) for a, b in ANTONYMS for x, y in ((a, b), (b, a)) if _has(p, x) and not _has(p, y))
+    return tuple((x, y) for a, b in ANTONYMS for x, y in ((a, b), (b, a))
+                 if _has(p, x) and not _has(p, y) and not (y.startswith("更") and _has(p, y[1:])))
 
 
 def _has(text: str, word: str) -> bool:
