@@ -321,3 +321,13 @@ def test_a_copied_reference_clause_is_not_doubted_but_a_quoted_term_in_a_wrong_s
     assert verbatim(window("拒答策略。")) and verbatim(window("**拒答 策略**"))
     assert not verbatim(window("拒答策略这些反而会拉低对齐效果"))
     assert not verbatim(PointScore("拒答策略", 0.0, None, 0.0, None, ""))
+    # a point of three clauses copied whole: every window is shorter than the point, and lies inside the copy
+    # (Q58 on the page; a CI machine's floats had doubted it)
+    point, typed = "Cross-Encoder 提升相关性，K，K'", "Cross-Encoder 提升相关性，K，K'"
+    n = len("Cross-Encoder 提升相关性，K")
+    inside = PointScore(point, 1.0, Clause(typed[:n], 0, n), 0.0, None, "")
+    assert verbatim(inside, typed) and not verbatim(inside)
+    quoted = "并不是 " + typed  # the copy inside a longer sentence: its first clause holds other words
+    assert not verbatim(PointScore(point, 1.0, Clause(quoted[: n + 4], 0, n + 4), 0.0, None, ""), quoted)
+    later = "先说一句。" + typed  # the copy after another sentence: offsets still line up
+    assert verbatim(PointScore(point, 1.0, Clause(later[5 : 5 + n], 5, 5 + n), 0.0, None, ""), later)
