@@ -216,3 +216,21 @@ def test_otherwise_and_compatible_are_no_negation_and_a_negative_point_may_keep_
     assert right.points[0].verdict == COVERED, right.points
     wrong = grader.grade(ptq, "PTQ 要改动训练流程，边训边把权重量化成 INT8。")
     assert wrong.points[0].verdict == CONTRADICTED, wrong.points
+
+
+def test_a_point_said_of_the_other_method_of_its_reference_contradicts_it():
+    # "DPO 无需 RM" said of PPO, the point of the reference's other method: wrong, however well the rest matches
+    pick = Section("J9", "DPO 与 PPO？", "J. 追问", "DPO 无需 RM 与在线 RL；PPO 可控性强但复杂昂贵。", "bank.md", 1)
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    wrong = grader.grade(pick, "PPO 无需 RM 与在线 RL；DPO 可控性强但复杂昂贵。")
+    assert [v.verdict for v in wrong.points] == [CONTRADICTED, CONTRADICTED], wrong.points
+    assert "“PPO”" in wrong.points[0].why and "PPO 无需 RM 与在线 RL" in wrong.points[0].evidence
+    right = grader.grade(pick, "DPO 不需要 RM 和在线 RL；PPO 可控性强，但复杂、昂贵。")
+    assert [v.verdict for v in right.points] == [COVERED, COVERED], right.points
+    # both named in one clause, or the subject named once for the two clauses: no rival
+    both = grader.grade(pick, "和 PPO 不同，DPO 无需 RM 与在线 RL")
+    assert both.points[0].verdict == COVERED, both.points
+    # a point that is only names has no predicate to say of a rival: "MQA/GQA" against "KV Cache 和 GQA"
+    names = Section("Q98", "优化？", "A. 基础", "KV Cache；MQA/GQA。", "bank.md", 1)
+    listed = grader.grade(names, "推理时加上 KV Cache 和 GQA")
+    assert [v.verdict for v in listed.points] == [COVERED, COVERED], listed.points
