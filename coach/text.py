@@ -82,7 +82,7 @@ def clean_query(text: str, max_chars: int = MAX_QUERY_CHARS) -> str:
     return cleaned
 
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = re.compile(r"[\u4e00-\u9fff]")  # one CJK ideograph (the grader's modules share it)
 
 
 def _load_lexicon() -> None:
@@ -119,7 +119,7 @@ def word_zipf(token: str) -> float:
     looked up in Chinese when it has a CJK character, else in English."""
     from wordfreq import zipf_frequency
 
-    return zipf_frequency(token, "zh" if _CJK.search(token) else "en")
+    return zipf_frequency(token, "zh" if CJK.search(token) else "en")
 
 
 _LATIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*")
@@ -145,7 +145,7 @@ def name_tokens(text: str) -> list[str]:
     with a capital or a digit ("GraphRAG", "Self-RAG", "1F1B", "Llama3"); plain English words ("skip",
     "evenly") are left out."""
     latin = [w for w in _latin(text) if w != w.lower() or any(c.isdigit() for c in w)]
-    return [t for t in tokenize(text) if _CJK.search(t)] + latin
+    return [t for t in tokenize(text) if CJK.search(t)] + latin
 
 
 def is_coined(name: str) -> bool:

@@ -234,3 +234,43 @@ def test_a_point_said_of_the_other_method_of_its_reference_contradicts_it():
     names = Section("Q98", "优化？", "A. 基础", "KV Cache；MQA/GQA。", "bank.md", 1)
     listed = grader.grade(names, "推理时加上 KV Cache 和 GQA")
     assert [v.verdict for v in listed.points] == [COVERED, COVERED], listed.points
+
+
+def test_a_negation_reaches_only_its_own_clause_and_not_past_a_consequence_word():
+    from coach.grading.cues import negated_at, scoped_negations
+
+    # the 不 of "不需要参数" ends its clause: it does not negate 可 in the next one
+    assert negated_at("正弦编码不需要参数,可以插值", 11) == "" and negated_at("正弦编码不需要参数", 7) == "不需要"
+    # "召回不到就拒答": the 不 is the condition's; 就 opens what follows, and that is not negated
+    assert negated_at("召回不到就拒答", 5) == "" and negated_at("不拒答", 1) == "不"
+    # a negation after "so"/"since" is the purpose's or the reason's, not the term's
+    assert scoped_negations("a KV cache so past keys aren't recomputed", [(2, 10)]) == 0
+    assert scoped_negations("a KV cache isn't used", [(2, 10)]) == 1
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    norm = Section("Q91", "LN 与 RMSNorm？", "A. 基础", "LN 归一化均值+方差；RMSNorm 去均值只保留方差缩放。", "bank.md", 1)
+    right = grader.grade(norm, "LN 对均值和方差都做归一化；RMSNorm 不减均值，只用均方根做缩放")
+    assert [v.verdict for v in right.points] == [COVERED, COVERED], right.points
+    guard = Section("Q92", "兜底？", "E. RAG", "失败时拒答/追问。", "bank.md", 1)
+    assert grader.grade(guard, "召回不到证据就拒答或者追问").points[0].verdict == COVERED
+    assert grader.grade(guard, "检索失败时也不拒答，直接让模型编").points[0].verdict == CONTRADICTED
+
+
+def test_a_privative_point_agrees_with_a_negation_and_prevent_says_avoid():
+    # 零参数 and 去均值 say "no X": the candidate's "不需要参数" and "去掉了减均值这一步" agree with them
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    pos = Section("Q93", "正弦位置编码？", "A. 基础", "绝对正弦（可插值、零参数）。", "bank.md", 1)
+    assert grader.grade(pos, "正弦位置编码不需要参数，可以插值").points[0].verdict == COVERED
+    alibi = Section("Q94", "ALiBi？", "A. 基础", "ALiBi 零改权重外推友好。", "bank.md", 1)
+    assert grader.grade(alibi, "ALiBi 不用改权重就能外推，很友好").points[0].verdict == COVERED
+    norm = Section("Q95", "RMSNorm？", "A. 基础", "RMSNorm 去均值只保留方差缩放。", "bank.md", 1)
+    assert grader.grade(norm, "RMSNorm 去掉了减均值这一步，只保留方差缩放").points[0].verdict == COVERED
+    # only that way round: a privative point does not ask for a negation, and a non-privative one still flips
+    lora = Section("Q96", "LoRA 初始化？", "C. 微调", "B 矩阵零初始化。", "bank.md", 1)
+    assert grader.grade(lora, "B 矩阵初始化为零").points[0].verdict == COVERED
+    kv = Section("Q97", "KV Cache？", "D. 推理", "KV Cache 缓存历史 K/V。", "bank.md", 1)
+    assert grader.grade(kv, "KV Cache 不缓存历史 K/V").points[0].verdict == CONTRADICTED
+    # 防止 X says 避免 X; a clause that says neither reverses it
+    moe = Section("Q98", "负载均衡？", "F. MoE", "加均衡损失；避免专家失衡。", "bank.md", 1)
+    assert grader.grade(moe, "加均衡损失，防止专家负载失衡").points[1].verdict == COVERED
+    assert grader.grade(moe, "加均衡损失，以免专家失衡").points[1].verdict == COVERED
+    assert grader.grade(moe, "加均衡损失，会让专家失衡").points[1].verdict == CONTRADICTED

@@ -51,7 +51,8 @@ _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn'
 # "you skip the reward model", "drop recurrence".  A point that is negative (无需 X, 避免 X) is reversed
 # only by a clause with none of these nor a negation: a correct answer says the negative its own way.
 _NEG_SENSE = re.compile(r"去掉|去除|省掉|省去|跳过|丢掉|扔掉|砍掉|拿掉|不要|免掉|没必要|用不着|"
-                        r"\b(?:skip|skips|skipped|skipping|drop|drops|dropped|dropping|remove|removes|removed|removing|"
+                        r"防止|预防|杜绝|以免|以防|免得|"  # "prevent": 防止 X says 避免 X
+                        r"\b(?:prevent|prevents|prevented|preventing|skip|skips|skipped|skipping|drop|drops|dropped|dropping|remove|removes|removed|removing|"
                         r"eliminate|eliminates|eliminated|get rid|gets rid|instead|otherwise|rather than|no longer|"
                         r"free of|bypass|bypasses|avoids?|without)\b|-free\b", re.I)
 # Verbs that say "less of" the term ("减少中间激活保存"): "不保存全部中间激活" says the same, it does not negate it.
@@ -143,35 +144,65 @@ def mask_fixed(text: str) -> str:
     return _FIXED.sub(lambda m: "□" * len(m.group(0)), text)
 
 
+_CLAUSE_END = re.compile(r"[，,；;。！？!?：:\n]|\.(?=\s)")
+
+
+def _clause_head(text: str, start: int) -> str:
+    """``text`` from the start of ``start``'s clause up to ``start``."""
+    head = text[:start]
+    ends = list(_CLAUSE_END.finditer(head))
+    return head[ends[-1].end():] if ends else head
+
+
 def negated_at(text: str, start: int) -> str:
-    """The negation word that ends within GAP characters (or two English words) before ``start``, or ""."""
-    masked = mask_fixed(text)
-    head = masked[max(0, start - GAP - 3) : start]
+    """The negation word that ends within GAP characters (or two English words) before ``start`` in its clause, or
+    "": the 不 of "不需要参数，可以插值" ends the clause before 可, it does not negate it."""
+    masked = _clause_head(mask_fixed(text), start)
+    head = masked[max(0, len(masked) - GAP - 3) :]
     last = ""
     for m in _NEG_CJK.finditer(head):
-        if len(head) - m.end() <= GAP:
+        if len(head) - m.end() <= GAP and not _BREAK.search(head[m.end():]):
             last = m.group(0)
     if last:
         return last
-    words = masked[:start].split()[-3:]
+    words = masked.split()[-3:]
     for w in words:
         if _NEG_EN.fullmatch(w.strip(",.;:").lower()) or w.lower().endswith("n't"):
             return w
     return ""
 
 
-_CLAUSE_END = re.compile(r"[，,；;。！？!?：:\n]|\.(?=\s)")
-
-
 def _negated_before(text: str, start: int) -> bool:
     """A negation anywhere between the start of ``start``'s clause and ``start`` (within SCOPE units)."""
-    head = mask_fixed(text)[:start]
-    ends = list(_CLAUSE_END.finditer(head))
-    head = head[ends[-1].end():] if ends else head
+    head = _clause_head(mask_fixed(text), start)
     for m in list(_NEG_CJK.finditer(head)) + list(_NEG_EN.finditer(head)):
         if _units(head[m.end():]) <= SCOPE:
             return True
     return False
+
+
+# Privative prefixes: "zero X" (零参数, 零改权重) and "de-X" (去均值, 去重) say "no X", so a clause's negation of X
+# agrees with them ("不需要参数", "不减均值").  Only that way round: a point's 零 or 去 never asks the clause for a
+# negation (零初始化 is said as 初始化为零; 去 is also "go", as in 去预测).
+_PRIVATIVE = re.compile(r"零(?![点一二三四五六七八九十])|去(?=[\u4e00-\u9fff])")
+
+
+def _privative(point: str, spans: Sequence[tuple[int, int]], after: bool = False) -> bool:
+    """A 零 or 去 within GAP characters before one of ``spans`` in the point, in the same clause, or opening it; with
+    ``after``, also one within GAP characters after it ("RMSNorm 去均值": what RMSNorm does is a removal)."""
+    for a, b in spans:
+        head = _clause_head(point, a)[-GAP - 1:]
+        if _PRIVATIVE.match(point[a:b]) or any(len(head) - m.end() <= GAP for m in _PRIVATIVE.finditer(head)):
+            return True
+        tail = _CLAUSE_END.split(point[b:], 1)[0][:GAP + 1]
+        if after and _PRIVATIVE.search(tail):
+            return True
+    return False
+
+
+# Words that open a consequence or a reason between a negation and a term: the negation is the condition's or the
+# purpose's, not the term's ("召回不到就拒答", "a KV cache so past keys aren't recomputed").
+_BREAK = re.compile(r"就|则|才|从而|所以|因为|以便|\b(?:so|since|because|then|which|so that)\b", re.I)
 
 
 def negations(text: str) -> int:
@@ -202,8 +233,8 @@ def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
     for m in list(_NEG_CJK.finditer(masked)) + list(_NEG_EN.finditer(masked)):
         if any(a <= m.start() < b for a, b in skip):
             continue
-        near = any(_units(masked[m.end():a]) <= SCOPE if m.end() <= a else _units(masked[b:m.start()]) <= SCOPE
-                   for a, b in spans)
+        near = any(_units(masked[m.end():a]) <= SCOPE and not _BREAK.search(masked[m.end():a]) if m.end() <= a else
+                   _units(masked[b:m.start()]) <= SCOPE and not _BREAK.search(masked[b:m.start()]) for a, b in spans)
         n += near
     return n
 
@@ -225,6 +256,8 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
             any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
         return ""
+    if flip and n_clause > n_point and _privative(point, point_spans, after=True):  # "不需要参数" for "零参数"
+        return ""
     if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else NOT_NEGATIVE
     return ""
@@ -243,7 +276,8 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
         in_point, in_clause = negated_at(point, ps), negated_at(clause, cs)
         # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
         # negates 在线 RL too: a negation's scope runs over a coordination)
-        if in_clause and not in_point and not _negated_before(point, ps) and not _reduced(point, clause, [(ps, pe)]):
+        if in_clause and not in_point and not _negated_before(point, ps) and not _reduced(point, clause, [(ps, pe)]) \
+                and not _privative(point, [(ps, pe)]):
             return f"“{in_clause}” before “{clause[cs:ce]}”"
         if in_point and not in_clause and not _negated_before(clause, cs) and not negative_sense(clause):
             return f"the point says “{in_point}”, the answer does not"

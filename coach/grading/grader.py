@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 from ..bank.claims import Claims, PointClaims
 from ..indexing.vector_cache import read_vectors
-from ..text import normalize
+from ..text import CJK as _CJK, normalize
 from ..types import Section
 from .keypoints import code_values, key_points
 from .llm_judge import JudgeError, LLMJudge
@@ -28,7 +28,6 @@ from .verdicts import COVERED, MISSING, PARTIAL, Grade, PointVerdict, make_grade
 
 MAX_ANSWER_CHARS = 3000  # longer answers are cut here (a 20,000-character paste stays cheap to grade)
 _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _LETTER = re.compile(r"[^\W\d_]")
 _LATIN = re.compile(r"[A-Za-z]")
 

@@ -48,11 +48,12 @@ from typing import Mapping, Sequence
 
 from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip,
                    reversal, scoped_negations, swapped, wrong_number, wrong_value)
+from ..text import CJK as _CJK
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
 from .verdicts import CONTRADICTED, COVERED, MISSING, PARTIAL, PointVerdict
 
-_LATIN, _CJK = re.compile(r"[A-Za-z]"), re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
 # Latin-named groups that open a point as its setting, not as the thing the point is about ("大模型常用 1e-4",
 # "A100/Hopper 上推荐 BF16"); the bank's sections were read for this list, no eval answer
 _NOT_SUBJECTS = frozenset({"g:LLM", "g:GPU", "g:A100", "g:batch"})

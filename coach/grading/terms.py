@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..text import tokenize, word_zipf
+from ..text import CJK as _CJK, tokenize, word_zipf
 
 LEXICON = Path(__file__).with_name("lexicon.json")
 PARAPHRASES = Path(__file__).with_name("paraphrases.json")
@@ -42,7 +42,6 @@ NEGATIONS = frozenset("不 没 无 非 未 别 勿 无需 不需 不用 不必 �
                       "not no never without cannot can't don't doesn't isn't won't none".split())
 _LATIN = re.compile(r"[A-Za-z0-9]")
 PART_WEIGHT = 2.0  # a word inside a name counts alone only if it is this rare (中间, 使用, 模型 are not)
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
