@@ -246,6 +246,9 @@ def test_a_negation_reaches_only_its_own_clause_and_not_past_a_consequence_word(
     # a negation after "so"/"since" is the purpose's or the reason's, not the term's
     assert scoped_negations("a KV cache so past keys aren't recomputed", [(2, 10)]) == 0
     assert scoped_negations("a KV cache isn't used", [(2, 10)]) == 1
+    # 就是 ("simply") and the 则 inside 规则 are no such word
+    assert scoped_negations("KV Cache 就是没用", [(0, 8)]) == 1 and scoped_negations("KV Cache 所以没用", [(0, 8)]) == 0
+    assert negated_at("不按规则解码", 4) == "不"
     grader = Grader(None, glossary=load_glossary(SEED).groups)
     norm = Section("Q91", "LN 与 RMSNorm？", "A. 基础", "LN 归一化均值+方差；RMSNorm 去均值只保留方差缩放。", "bank.md", 1)
     right = grader.grade(norm, "LN 对均值和方差都做归一化；RMSNorm 不减均值，只用均方根做缩放")

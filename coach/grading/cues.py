@@ -202,7 +202,8 @@ def _privative(point: str, spans: Sequence[tuple[int, int]], after: bool = False
 
 # Words that open a consequence or a reason between a negation and a term: the negation is the condition's or the
 # purpose's, not the term's ("召回不到就拒答", "a KV cache so past keys aren't recomputed").
-_BREAK = re.compile(r"就|则|才|从而|所以|因为|以便|\b(?:so|since|because|then|which|so that)\b", re.I)
+# 就是 ("just", "simply": "X 就是没用") and the 则 of 规则/原则/否则/准则/法则 are no break.
+_BREAK = re.compile(r"就(?!是)|(?<![规原否准法细])则|才|从而|所以|因为|以便|\b(?:so|since|because|then|which)\b", re.I)
 
 
 def negations(text: str) -> int:
