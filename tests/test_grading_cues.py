@@ -277,3 +277,49 @@ def test_a_privative_point_agrees_with_a_negation_and_prevent_says_avoid():
     assert grader.grade(moe, "加均衡损失，防止专家负载失衡").points[1].verdict == COVERED
     assert grader.grade(moe, "加均衡损失，以免专家失衡").points[1].verdict == COVERED
     assert grader.grade(moe, "加均衡损失，会让专家失衡").points[1].verdict == CONTRADICTED
+
+
+def test_a_trailing_negation_of_another_thing_is_no_contradiction():
+    from coach.grading.cues import polarity_flip
+
+    # "不需要成对数据" denies a thing the point does not name; the point says something of KTO besides its name
+    assert polarity_flip("KTO 使用已标注偏好", "KTO 不需要成对数据", [(0, 3)], [(0, 3)]) == ""
+    assert polarity_flip("客户端(OpenAI 兼容)", "客户端不需要专门 SDK", [(0, 3)], [(0, 3)]) == ""
+    # ... but a denial of the point's own thing, a dismissal, or a negated predicate still reverses it
+    assert polarity_flip("KTO 使用已标注偏好", "KTO 不需要偏好标签", [(0, 3)], [(0, 3)])
+    assert polarity_flip("增强时效性", "但对时效性没有帮助", [(2, 5)], [(2, 5)])
+    assert polarity_flip("重排序准确率", "rerank 不需要单独评", [(0, 3)], [(0, 6)])
+    # a point that only names its term: any denial of the term is against it
+    assert polarity_flip("drop tokens", "drop tokens 没有任何作用", [(0, 11)], [(0, 11)])
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    kto = Section("Q91", "KTO？", "C. 对齐", "KTO 使用已标注偏好。", "bank.md", 1)
+    assert grader.grade(kto, "KTO 不需要成对数据，用已标注偏好就能训").points[0].verdict == COVERED
+    assert grader.grade(kto, "KTO 不需要已标注偏好").points[0].verdict == CONTRADICTED
+
+
+def test_instead_of_before_a_term_and_a_point_setting_and_illegal_tokens():
+    from coach.grading.cues import negated_at, polarity_flip
+
+    assert negated_at("Instead of storing all activations", 11) == "Instead of"
+    # the point's "not" is its setting (在不改动训练的前提下): an answer that leaves the setting out is not reversed
+    point = "在不改动训练的前提下量化权重（INT8/4）"
+    assert polarity_flip(point, "直接把权重量化成 INT8 或 INT4", [(10, 12), (12, 14), (15, 19)],
+                         [(5, 7), (3, 5), (9, 13)]) == ""
+    assert polarity_flip("不改动训练而量化权重", "直接把权重量化成 INT8", [(7, 9), (9, 10)], [(5, 7), (3, 5)])
+    # 非法 / 不合法 token are adjectives, not a negation of masking them
+    assert negations("把非法 token 屏蔽掉") == 0 and negations("把不合法的 token 屏蔽掉") == 0
+
+
+def test_a_dismissal_reverses_a_point_that_fights_its_term():
+    # "专家失衡不用管" and "don't worry about imbalance" hold a "not", as 避免 does, but say the opposite of it
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    moe = Section("Q98", "负载均衡？", "F. MoE", "加均衡损失；避免专家失衡。", "bank.md", 1)
+    assert grader.grade(moe, "加均衡损失，别管专家失衡").points[1].verdict == CONTRADICTED
+    assert grader.grade(moe, "加均衡损失，专家失衡不用管，训久了自己会好").points[1].verdict == CONTRADICTED
+    assert grader.grade(moe, "加均衡损失，避免专家失衡").points[1].verdict == COVERED
+    assert negative_sense("专家失衡不用管") is False and negative_sense("不用专家") is True
+
+
+def test_mean_against_sum_is_an_antonym():
+    assert antonym("指数化的平均负 log-likelihood", "负对数似然的总和再取 exp")
+    assert not antonym("指数化的平均负 log-likelihood", "平均负对数似然再取 exp")

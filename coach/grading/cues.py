@@ -41,7 +41,9 @@ _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "�
                  "别的", "无穷", "无数", "除非", "莫非", "无非", "非得", "不得不", "不但", "不论", "不妨", "有无",
                  "是非", "淹没", "埋没", "不外乎",
                  # "otherwise", "if that fails", "compatible": the 不 negates none of the clause's terms
-                 "要不然", "不然", "再不行", "不行的话", "不冲突", "不矛盾")
+                 "要不然", "不然", "再不行", "不行的话", "不冲突", "不矛盾",
+                 # "illegal" tokens: an adjective, not a negation of what is done with them ("把非法 token 屏蔽掉")
+                 "非法", "不合法")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
@@ -63,8 +65,31 @@ _REDUCE = re.compile(r"减少|减小|降低|防止|抑制|缓解|减轻|少存|\
 # A dismissal ("也无所谓", "基本没影响", "doesn't matter") holds a negation but reverses a point that says
 # "avoid X" or "X matters": it is not the point's "not" said another way.
 _DISMISS = re.compile(r"无所谓|没关系|不重要|无关紧要|(?:基本|几乎)?没(?:什么|啥)?(?:影响|作用|帮助|用|区别)|不影响|不会变|没变|"
+                      # neglect: "专家失衡不用管", "别担心过拟合", "don't worry about imbalance"
+                      r"(?:不用|不必|无需|不要|别)(?:去)?(?:管|担心|在意|理会)|"
+                      r"\b(?:don't|do not|no need to|needn't)\s+(?:really\s+)?(?:worry|bother|care)\b|"
                       r"\b(?:doesn't|does not|don't|do not)\s+(?:really\s+)?(?:matter|change|help|affect)|"
                       r"\bno\s+(?:real\s+)?(?:effect|difference|impact)|\bno matter\b", re.I)
+
+
+# Verbs of a point that fights the term ("避免专家失衡", "降低过拟合"): a dismissal of the term reverses it, although
+# both hold a "not".
+_AVOID = re.compile(r"避免|防止|预防|杜绝|减少|减小|降低|缓解|抑制|减轻|\b(?:avoid|prevent|reduce|mitigate)", re.I)
+
+
+# A condition that sets a point's scene ("在不改动训练的前提下"): an answer that leaves it out does not reverse the point.
+_CONDITION = re.compile(r"在([^，,；;。]{1,12}?)(?:的)?(?:前提下|情况下|条件下)")
+
+
+def _setting_left_out(point: str, clause: str, spans: Sequence[tuple[int, int]], skip: Sequence[tuple[int, int]]) -> bool:
+    """Whether the point's negations near its terms all sit in a setting (_CONDITION) whose words the clause does
+    not touch: "直接把权重量化成 INT8" leaves out "在不改动训练的前提下", "边训边量化" does not (训)."""
+    settings = list(_CONDITION.finditer(point))
+    if not settings or scoped_negations(_CONDITION.sub(lambda m: "□" * len(m.group(0)), point), spans, skip):
+        return False
+    said = {ch for m in settings for ch in _NEG_CJK.sub("", mask_fixed(m.group(1)))
+            if "\u4e00" <= ch <= "\u9fff" and ch not in _OBJECT_STOP}
+    return not said & set(clause)
 
 
 def negative_sense(text: str) -> bool:
@@ -105,6 +130,8 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     # order, exactness and quantity (general words of the field: "生成前检索", "精确注意力", "少量专家")
     ("前", "之后"), ("前", "以后"), ("before", "after"), ("精确", "近似"), ("exact", "approximate"),
     ("少量", "所有"), ("少量", "全部"), ("部分", "全部"), ("部分", "所有"), ("a few", "all"), ("some", "all"),
+    # mean against sum (general words: "平均负对数似然" is not "负对数似然的总和")
+    ("平均", "总和"), ("平均", "求和"), ("平均", "加总"), ("mean", "sum"), ("average", "sum"),
 ) + tuple(
     # Direction verbs as two families, every word of one the opposite of every word of the other (general
     # Chinese, not the bank's: the hand-written pairs above missed e.g. 增加 vs 降低).
@@ -169,7 +196,8 @@ def negated_at(text: str, start: int) -> str:
     for w in words:
         if _NEG_EN.fullmatch(w.strip(",.;:").lower()) or w.lower().endswith("n't"):
             return w
-    return ""
+    m = _NEG_EN.search(" ".join(w.strip(",.;:") for w in words))  # two words: "instead of storing"
+    return m.group(0) if m else ""
 
 
 def _negated_before(text: str, start: int) -> bool:
@@ -222,11 +250,14 @@ def _units(text: str) -> int:
 
 
 def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
-                     skip: Sequence[tuple[int, int]] = ()) -> int:
+                     skip: Sequence[tuple[int, int]] = (), point: str | None = None,
+                     point_spans: Sequence[tuple[int, int]] = ()) -> int:
     """The negations of ``text`` within SCOPE units of one of the ``spans`` (matched terms), if any are given,
     and not inside a ``skip`` span: "without retraining" at the far end of "AWQ ... to INT4 without retraining"
     does not negate AWQ, and a matched name that holds a negation its counterpart lacks ("不用等一整批" for
-    连续批处理) is the name, not a negation of it."""
+    连续批处理) is the name, not a negation of it.  With the ``point``, a negation that only follows the terms
+    (none of them after it) does not count when it denies a thing the point does not name (``_foreign_object``):
+    "KTO 不需要成对数据" says nothing against "KTO 使用已标注偏好"."""
     if not spans:
         return negations(text)
     masked = mask_fixed(text)
@@ -234,10 +265,58 @@ def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
     for m in list(_NEG_CJK.finditer(masked)) + list(_NEG_EN.finditer(masked)):
         if any(a <= m.start() < b for a, b in skip):
             continue
-        near = any(_units(masked[m.end():a]) <= SCOPE and not _BREAK.search(masked[m.end():a]) if m.end() <= a else
-                   _units(masked[b:m.start()]) <= SCOPE and not _BREAK.search(masked[b:m.start()]) for a, b in spans)
-        n += near
+        # before a term, or inside it ("不改动训练" matched whole), or after it
+        before = any(_units(masked[m.end():a]) <= SCOPE and not _BREAK.search(masked[m.end():a]) if m.end() <= a else
+                     m.start() < b for a, b in spans)
+        after = any(b <= m.start() and _units(masked[b:m.start()]) <= SCOPE and not _BREAK.search(masked[b:m.start()])
+                    for a, b in spans)
+        if not before and after and point is not None and _foreign_object(masked, m, point, point_spans):
+            continue
+        n += before or after
     return n
+
+
+# Negations that take a thing as their object ("不需要成对数据", "without a reward model"): such a negation after
+# the point's terms may deny something else of them, and says nothing against the point then.
+_TAKES_OBJECT = re.compile(r"不需要?|无需|不用|不必|不再|没有|不要|\b(?:without|no longer|instead of|rather than|no)\b", re.I)
+_CONTENT = re.compile(r"[\u4e00-\u9fff]{2}|[a-z][a-z0-9_]{2,}")
+_OBJECT_STOP = frozenset("的了是就也都很在把被会要能可还再这那它其实")  # function characters: no content of an object
+
+
+def _content(text: str) -> set[str]:
+    """The content pieces of ``text``: its CJK character pairs without function characters, and Latin words."""
+    text = text.lower()
+    pairs = {text[i:i + 2] for i in range(len(text) - 1)}
+    return {g for g in pairs if _CONTENT.fullmatch(g) and not set(g) & _OBJECT_STOP} | \
+        {w for w in re.findall(r"[a-z][a-z0-9_]{2,}", text)}
+
+
+@lru_cache(maxsize=4096)
+def _noun_final(text: str) -> bool:
+    """Whether ``text`` ends in a noun (jieba's part-of-speech tags: n..., eng)."""
+    import jieba.posseg  # lazy: the tagger loads its model on first use
+    tags = [w.flag for w in jieba.posseg.cut(text) if w.word.strip()]
+    return bool(tags) and (tags[-1].startswith("n") and tags[-1] != "vn" or tags[-1] == "eng")
+
+
+def _foreign_object(masked: str, m: re.Match, point: str, point_spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether the clause's negation ``m`` (after its matched terms) denies a thing the point does not name, while
+    the point says something of its terms besides naming them: "KTO 不需要成对数据" for "KTO 使用已标注偏好".
+    The negation takes an object (_TAKES_OBJECT), its object (the rest of its clause, up to SCOPE units) ends in a
+    noun and shares no content piece with the point.  A dismissal ("没有帮助", "没什么用") or a negated predicate
+    ("不稳定", "不能一起用", "不需要单独评") still counts."""
+    if not _TAKES_OBJECT.match(masked, m.start()):
+        return False
+    rest = point.lower()
+    for a, b in sorted(point_spans, reverse=True):
+        rest = rest[:a] + " " + rest[b:]
+    if not _content(rest):  # the point only names its terms: any denial of them is against it
+        return False
+    rest = _CLAUSE_END.split(masked[m.end():], 1)[0]
+    units = list(_UNIT.finditer(rest))[:SCOPE]
+    obj = rest[:units[-1].end()].strip() if units else ""
+    mine = _content(obj)
+    return bool(mine) and not mine & _content(point) and _noun_final(obj)
 
 
 def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]] = (),
@@ -249,11 +328,17 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     pairs = list(zip(point_spans, clause_spans))
     differ = [(p, c) for p, c in pairs if negations(point[p[0]:p[1]]) != negations(clause[c[0]:c[1]])]
     n_point = scoped_negations(point, point_spans, [p for p, _ in differ])
-    n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ])
+    n_clause = scoped_negations(clause, clause_spans, [c for _, c in differ], point=point,
+                                point_spans=point_spans)
+    if n_point and n_clause and _AVOID.search(point) and not scoped_negations(
+            _DISMISS.sub(lambda m: "□" * len(m.group(0)), clause), clause_spans, [c for _, c in differ]):
+        return f"the answer's clause “{clause[:30]}” dismisses it"  # "专家失衡不用管" for "避免专家失衡"
     # with spans: negated or not (two "no"s in "no RM and no online RL" coordinate, they do not cancel)
     flip = (n_point > 0) != (n_clause > 0) if point_spans else n_point % 2 != n_clause % 2
     if flip and n_point > n_clause and negative_sense(clause):  # the clause says the point's "not" its own way
         return ""
+    if flip and n_point > n_clause and _setting_left_out(point, clause, point_spans, [p for p, _ in differ]):
+        return ""  # the point's "not" is its setting: "在不改动训练的前提下量化权重" for "直接把权重量化成 INT8"
     if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
             any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
         return ""
