@@ -323,3 +323,29 @@ def test_a_dismissal_reverses_a_point_that_fights_its_term():
 def test_mean_against_sum_is_an_antonym():
     assert antonym("指数化的平均负 log-likelihood", "负对数似然的总和再取 exp")
     assert not antonym("指数化的平均负 log-likelihood", "平均负对数似然再取 exp")
+
+
+def test_polar_adjective_past_a_latin_comparison_and_mediocre_at_the_clause_end():
+    # "比 HF generate" is a comparison's other side: the adjective after it is still the term's
+    assert polar_flip("高并发/高吞吐", [(5, 7)], "高并发场景下吞吐会比 HF generate 更低", [[(6, 8)]])
+    assert not polar_flip("高并发/高吞吐", [(5, 7)], "高并发场景下吞吐会比 HF generate 更高", [[(6, 8)]])
+    # "吞吐一般" closing the clause says mediocre, the low side; "一般都很高" is "usually"
+    assert polar_flip("高并发/高吞吐", [(5, 7)], "高并发下吞吐一般", [[(4, 6)]])
+    assert not polar_flip("高并发/高吞吐", [(5, 7)], "高并发下吞吐一般都很高", [[(4, 6)]])
+
+
+def test_two_names_on_the_other_sides_of_the_points_verb_swap_roles():
+    from coach.grading.cues import role_swap
+
+    point = "用 Teacher 预测监督 Student"
+    spans = [(2, 9), (12, 14), (15, 22)]  # Teacher, 监督, Student
+    swapped_roles = "让 Student 的输出去监督 Teacher"
+    assert role_swap(point, spans, swapped_roles, [[(17, 24)], [(14, 16)], [(2, 9)]])
+    right = "用 Teacher 的预测去监督 Student"
+    assert not role_swap(point, spans, right, [[(2, 9)], [(14, 16)], [(17, 24)]])
+    passive = "Student 被 Teacher 监督"  # the verb after both names: no swap
+    assert not role_swap(point, spans, passive, [[(10, 17)], [(18, 20)], [(0, 7)]])
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    kd = Section("Q91", "蒸馏？", "G. 压缩", "用 Teacher 预测监督 Student。", "bank.md", 1)
+    assert grader.grade(kd, "蒸馏就是让 Student 的输出去监督 Teacher").points[0].verdict == CONTRADICTED
+    assert grader.grade(kd, "蒸馏就是用 Teacher 的预测去监督 Student").points[0].verdict == COVERED

@@ -494,13 +494,16 @@ POLAR: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("简单", "简洁", "simple", "simpler"), ("复杂", "繁琐", "complex", "complicated")),
 )
 _POLAR_SIGN = {w: (f, 1 if side == 0 else -1) for f, fam in enumerate(POLAR) for side in (0, 1) for w in fam[side]}
+_MEDIOCRE = {"一般": (0, -1), "平平": (0, -1)}  # said only at a clause's end (_AFTER), never a pole of the point's own
 _CJK_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if not w.isascii()), key=len, reverse=True))
 _EN_POLAR = "|".join(sorted((w for w in _POLAR_SIGN if w.isascii()), key=len, reverse=True))
 # Degree and linking words allowed between a term and its adjective ("时延很高", "吞吐都偏低", "latency is high").
 _DEGREE = r"(?:很|较|更|偏|太|过|都|也|会|就|变|得|还|要|非常|相对|比较|明显|显著|更加|特别|极|最|越|用|取|设为|设成|调|一般|通常|往往|总是|一定|其实|反而|基本)"
 _NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
 _FILLER = r"(?:这块|这里|方面|这个|给得|设得|取得|调得|定得)"  # "学习率这块一般给得比较大"
-_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:{_DEGREE}|{_FILLER}){{0,4}}\s*(?:(?:和|与|及|、|/|比|than)\s*[\u4e00-\u9fffA-Za-z0-9 ]{{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+_AFTER = re.compile(rf"^\s*(?:的)?\s*(?:{_DEGREE}|{_FILLER}){{0,4}}\s*(?:(?:和|与|及|、|/|比|than)\s*(?:[\u4e00-\u9fff]|[A-Za-z0-9._-]+|\s){{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
+                    # "一般" / "平平" closing the clause right after the term: mediocre, the low side ("高并发下吞吐一般")
+                    rf"|^\s*(?:也|都|就|其实|比较|很)?\s*()()(一般|平平)(?=\s*(?:[，,。；;！？!?]|$))"
                     rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
                     rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
 _BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
@@ -521,7 +524,7 @@ def _polarity(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
     """(family, +1/-1) of the polar adjective right before or after ``text[span]``, a negation flipping it."""
     a, b = span
     masked = _mask_polar(text)
-    head, tail = masked[max(0, a - 8):a], masked[b:b + 14]
+    head, tail = masked[max(0, a - 8):a], masked[b:b + 24]  # "吞吐会比 HF generate 更低"
     m = _BEFORE.search(head)
     if m is None:
         m = _AFTER.search(tail)
@@ -529,7 +532,7 @@ def _polarity(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
         return None
     groups = [g for g in m.groups()]
     word = next(g for g in reversed(groups) if g)
-    family, sign = _POLAR_SIGN[word.lower()]
+    family, sign = _POLAR_SIGN.get(word.lower()) or _MEDIOCRE[word]
     if any(g for g in groups[:-1] if g and g.lower() in ("不", "没", "没有", "并不", "不太", "不够", "not", "never",
                                                            "isn't", "aren't")):
         sign = -sign
@@ -623,4 +626,36 @@ def swapped(point: str, subject: tuple[int, int] | None, clause: str, clause_sub
     return ""
 
 
-__all__ = ["NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+def role_swap(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
+              clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
+    """Two matched terms on either side of a verb in the point, and on the other sides of the same verb in the
+    clause: "用 Student 的输出去监督 Teacher" for "用 Teacher 预测监督 Student".  The terms are two Latin names, the verb
+    a content character pair of the point between them; a passive ("Student 被 Teacher 监督") keeps the verb after both, so it
+    does not fire."""
+    for i, (pa, qa) in enumerate(zip(point_spans, clause_spans)):
+        for pb, qb in list(zip(point_spans, clause_spans))[i + 1:]:
+            first, second = (pa, qa), (pb, qb)
+            if pb[0] < pa[0]:
+                first, second = second, first
+            (p1, q1), (p2, q2) = first, second
+            names = point[p1[0]:p1[1]], point[p2[0]:p2[1]]
+            if p1[1] > p2[0] or names[0].lower() == names[1].lower() or \
+                    not all(re.fullmatch(r"[A-Za-z][\w.+-]*", n.strip()) for n in names):
+                continue  # two distinct names (Teacher, Student): roles are held by named things
+            verbs = _content(point[p1[1]:p2[0]])
+            for a2, b2 in q2:
+                for a1, b1 in q1:
+                    if b2 > a1:
+                        continue
+                    between = clause[b2:a1].lower()
+                    verb = next((v for v in sorted(verbs) if v in between and _CJK_PAIR.fullmatch(v)), "")
+                    if verb and _units(between) <= 2 * SCOPE and not _CLAUSE_END.search(between):
+                        return (f"“{clause[a2:b2]}” and “{clause[a1:b1]}” stand on the other sides of “{verb}” "
+                                "than in the point")
+    return ""
+
+
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+
+
+__all__ = ["role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

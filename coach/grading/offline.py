@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip,
-                   reversal, scoped_negations, swapped, wrong_number, wrong_value)
+                   reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
 from ..text import CJK as _CJK
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
@@ -321,6 +321,9 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
         first = min(matched, key=lambda m: point_spans[m[0].key][0])
         subject = point_spans[first[0].key]
         reason = swapped(point, subject, text, [(a - w.start, b - w.start) for a, b in first[2]])
+    if not reason:
+        reason = role_swap(point, [point_spans[c.key] for c, _, _ in matched], text,
+                           [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
     return reason, ""
 
 
