@@ -349,3 +349,25 @@ def test_two_names_on_the_other_sides_of_the_points_verb_swap_roles():
     kd = Section("Q91", "蒸馏？", "G. 压缩", "用 Teacher 预测监督 Student。", "bank.md", 1)
     assert grader.grade(kd, "蒸馏就是让 Student 的输出去监督 Teacher").points[0].verdict == CONTRADICTED
     assert grader.grade(kd, "蒸馏就是用 Teacher 的预测去监督 Student").points[0].verdict == COVERED
+
+
+def test_double_negation_otherwise_failure_words_but_and_not_all():
+    from coach.grading.cues import negated_at, polarity_flip, scoped_negations
+
+    assert negations("PPO 并不是不好") == 0  # a double negation affirms
+    assert negative_sense("不然模型会去学 predict prompt") and negative_sense("抛开了 RNN 和 CNN")
+    # a negation before a failure word denies the failure: "不容易训崩" says easy to train
+    assert negated_at("也不容易训崩", 3) == "" and negated_at("也不容易训练", 3) == "不"
+    assert scoped_negations("训练不会发散", [(0, 2)]) == 0 and scoped_negations("训练不稳定", [(0, 2)]) == 1
+    # "but not great latency" is latency's, not throughput's
+    assert scoped_negations("it's high throughput but not great latency", [(10, 20)]) == 0
+    # "不…都" is "not all of it": it says "less of it"
+    assert polarity_flip("减少中间激活保存", "前向的时候不把每一层的中间结果都留着", [(2, 6)], [(11, 15)]) == ""
+    assert polarity_flip("减少中间激活保存", "前向的时候中间结果一个都不删", [(2, 6)], [(5, 9)])
+    # "latency 低 throughput 高": the 低 is latency's
+    assert not polar_flip("低时延高吞吐", [(4, 6)], "latency 低 throughput 高", [[(10, 20)]])
+    assert polar_flip("低时延高吞吐", [(4, 6)], "latency 高 throughput 低", [[(10, 20)]])
+    # 避免 X says what 减少 X does
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    tpl = Section("Q91", "模板？", "D. 推理", "减少越狱与格式偏移。", "bank.md", 1)
+    assert grader.grade(tpl, "好处是减少越狱，也能避免输出格式偏移").points[0].verdict == COVERED

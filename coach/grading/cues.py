@@ -43,7 +43,9 @@ _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "�
                  # "otherwise", "if that fails", "compatible": the 不 negates none of the clause's terms
                  "要不然", "不然", "再不行", "不行的话", "不冲突", "不矛盾",
                  # "illegal" tokens: an adjective, not a negation of what is done with them ("把非法 token 屏蔽掉")
-                 "非法", "不合法")
+                 "非法", "不合法",
+                 # a double negation affirms ("PPO 并不是不好")
+                 "并不是不", "不是不", "并非不")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
 _NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
@@ -52,7 +54,7 @@ _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn'
 # Words that say "less of" or "without" in other forms than a negation before the term: "把递归去掉了",
 # "you skip the reward model", "drop recurrence".  A point that is negative (无需 X, 避免 X) is reversed
 # only by a clause with none of these nor a negation: a correct answer says the negative its own way.
-_NEG_SENSE = re.compile(r"去掉|去除|省掉|省去|跳过|丢掉|扔掉|砍掉|拿掉|不要|免掉|没必要|用不着|"
+_NEG_SENSE = re.compile(r"去掉|去除|省掉|省去|跳过|丢掉|扔掉|砍掉|拿掉|不要|免掉|没必要|用不着|抛开|抛掉|丢弃|舍弃|弃用|"
                         r"防止|预防|杜绝|以免|以防|免得|"  # "prevent": 防止 X says 避免 X
                         r"\b(?:prevent|prevents|prevented|preventing|skip|skips|skipped|skipping|drop|drops|dropped|dropping|remove|removes|removed|removing|"
                         r"eliminate|eliminates|eliminated|get rid|gets rid|instead|otherwise|rather than|no longer|"
@@ -92,11 +94,24 @@ def _setting_left_out(point: str, clause: str, spans: Sequence[tuple[int, int]],
     return not said & set(clause)
 
 
+_OTHERWISE = re.compile(r"不然|否则")  # masked as no negation (_NOT_NEGATION); English "otherwise" is in _NEG_SENSE
+
+
 def negative_sense(text: str) -> bool:
     """Whether ``text`` says "not" or "without" in any form (a negation, or a verb like 去掉/skip), dismissals
     ("无所谓", "doesn't matter") left out."""
+    if _OTHERWISE.search(text):  # "不然模型会去学 prompt": what follows "otherwise" is what is avoided
+        return True
     text = _DISMISS.sub(lambda m: "□" * len(m.group(0)), mask_fixed(text))
     return negations(text) > 0 or _NEG_SENSE.search(text) is not None
+
+
+def _reduce_before(point: str, start: int) -> bool:
+    """A reduce verb within SCOPE units before ``start`` in the point: "避免格式偏移" says what "减少…格式偏移" does."""
+    return any(m.end() <= start and _units(point[m.end():start]) <= SCOPE for m in _REDUCE.finditer(point))
+
+
+_NOT_ALL = re.compile(r"不[^，,。；;]{0,8}?(?:都|全部|所有|每)")  # "not all of it" says "less of it"
 
 
 def _reduced(point: str, clause: str, spans: Sequence[tuple[int, int]]) -> bool:
@@ -188,7 +203,8 @@ def negated_at(text: str, start: int) -> str:
     head = masked[max(0, len(masked) - GAP - 3) :]
     last = ""
     for m in _NEG_CJK.finditer(head):
-        if len(head) - m.end() <= GAP and not _BREAK.search(head[m.end():]):
+        if len(head) - m.end() <= GAP and not _BREAK.search(head[m.end():]) and \
+                not _negates_failure(masked + text[start:], len(masked) - len(head) + m.end()):
             last = m.group(0)
     if last:
         return last
@@ -231,7 +247,17 @@ def _privative(point: str, spans: Sequence[tuple[int, int]], after: bool = False
 # Words that open a consequence or a reason between a negation and a term: the negation is the condition's or the
 # purpose's, not the term's ("召回不到就拒答", "a KV cache so past keys aren't recomputed").
 # 就是 ("just", "simply": "X 就是没用") and the 则 of 规则/原则/否则/准则/法则 are no break.
-_BREAK = re.compile(r"就(?!是)|(?<![规原否准法细])则|才|从而|所以|因为|以便|\b(?:so|since|because|then|which)\b", re.I)
+_BREAK = re.compile(r"就(?!是)|(?<![规原否准法细])则|才|从而|所以|因为|以便|\b(?:so|since|because|then|which|but)\b", re.I)
+
+
+# Words of failure ("训崩", "发散", "diverge"): a negation right before one denies the failure ("也不容易训崩" says
+# 易训), not the term it stands next to.
+_FAILURE = re.compile(r"崩|发散|炸|失败|出错|报错|震荡|\b(?:diverg\w*|collaps\w*|blow(?:s)? up|crash\w*|explod\w*)", re.I)
+
+
+def _negates_failure(masked: str, end: int) -> bool:
+    """Whether a failure word follows within 8 characters of ``end`` (a negation's end) in its clause."""
+    return _FAILURE.search(_CLAUSE_END.split(masked[end:], 1)[0][:8]) is not None
 
 
 def negations(text: str) -> int:
@@ -263,7 +289,7 @@ def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
     masked = mask_fixed(text)
     n = 0
     for m in list(_NEG_CJK.finditer(masked)) + list(_NEG_EN.finditer(masked)):
-        if any(a <= m.start() < b for a, b in skip):
+        if any(a <= m.start() < b for a, b in skip) or _negates_failure(masked, m.end()):
             continue
         # before a term, or inside it ("不改动训练" matched whole), or after it
         before = any(_units(masked[m.end():a]) <= SCOPE and not _BREAK.search(masked[m.end():a]) if m.end() <= a else
@@ -340,8 +366,8 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     if flip and n_point > n_clause and _setting_left_out(point, clause, point_spans, [p for p, _ in differ]):
         return ""  # the point's "not" is its setting: "在不改动训练的前提下量化权重" for "直接把权重量化成 INT8"
     if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
-            any(negated_at(clause, c[0]) for c in clause_spans):  # "不保存中间激活" for "减少中间激活保存"
-        return ""
+            (any(negated_at(clause, c[0]) for c in clause_spans) or _NOT_ALL.search(mask_fixed(clause))):
+        return ""  # "不保存中间激活", "不把每一层的中间结果都留着" for "减少中间激活保存"
     if flip and n_clause > n_point and _privative(point, point_spans, after=True):  # "不需要参数" for "零参数"
         return ""
     if flip:
@@ -363,7 +389,7 @@ def negation_flip(point: str, point_spans: Sequence[tuple[int, int]], clause: st
         # the other side must be plainly positive: no negation earlier in its clause either ("无需 RM 与在线 RL"
         # negates 在线 RL too: a negation's scope runs over a coordination)
         if in_clause and not in_point and not _negated_before(point, ps) and not _reduced(point, clause, [(ps, pe)]) \
-                and not _privative(point, [(ps, pe)]):
+                and not _privative(point, [(ps, pe)]) and not (_AVOID.fullmatch(in_clause) and _reduce_before(point, ps)):
             return f"“{in_clause}” before “{clause[cs:ce]}”"
         if in_point and not in_clause and not _negated_before(clause, cs) and not negative_sense(clause):
             return f"the point says “{in_point}”, the answer does not"
@@ -526,6 +552,8 @@ def _polarity(text: str, span: tuple[int, int]) -> tuple[int, int] | None:
     masked = _mask_polar(text)
     head, tail = masked[max(0, a - 8):a], masked[b:b + 24]  # "吞吐会比 HF generate 更低"
     m = _BEFORE.search(head)
+    if m is not None and re.search(r"[A-Za-z0-9]\s*$", head[:m.start(2) if m.group(2) else m.start()]):
+        m = None  # "latency 低 throughput 高": the 低 is latency's, said after it
     if m is None:
         m = _AFTER.search(tail)
     if m is None:
