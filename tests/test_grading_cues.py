@@ -371,3 +371,11 @@ def test_double_negation_otherwise_failure_words_but_and_not_all():
     grader = Grader(None, glossary=load_glossary(SEED).groups)
     tpl = Section("Q91", "模板？", "D. 推理", "减少越狱与格式偏移。", "bank.md", 1)
     assert grader.grade(tpl, "好处是减少越狱，也能避免输出格式偏移").points[0].verdict == COVERED
+
+
+def test_recall_against_precision_and_at_once_against_one_by_one():
+    assert antonym("Retriever 召回@k", "Retriever 我会看 precision@k")
+    # with the matched term's place (as the judge calls it), a precision that governs another term is not it
+    assert not antonym("Retriever 召回@k", "Retriever 看 recall@k，rerank 看 precision", [(0, 9)])
+    assert antonym("序列位置可同时计算注意力", "注意力仍然按位置依次计算")
+    assert not antonym("序列位置可同时计算注意力", "所有位置同时计算注意力")

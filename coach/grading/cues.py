@@ -147,6 +147,11 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("少量", "所有"), ("少量", "全部"), ("部分", "全部"), ("部分", "所有"), ("a few", "all"), ("some", "all"),
     # mean against sum (general words: "平均负对数似然" is not "负对数似然的总和")
     ("平均", "总和"), ("平均", "求和"), ("平均", "加总"), ("mean", "sum"), ("average", "sum"),
+    # recall against precision (general metric words: "召回@k" is not "precision@k")
+    ("召回", "precision"), ("召回", "精确率"), ("召回", "准确率"), ("recall", "precision"),
+    # at once against one after another ("序列位置可同时计算" is not "按位置依次计算")
+    ("同时", "依次"), ("同时", "逐个"), ("同时", "挨个"), ("并行", "依次"), ("并行", "逐个"), ("一次", "逐个"),
+    ("at the same time", "one by one"), ("simultaneously", "sequentially"), ("in parallel", "one by one"),
 ) + tuple(
     # Direction verbs as two families, every word of one the opposite of every word of the other (general
     # Chinese, not the bank's: the hand-written pairs above missed e.g. 增加 vs 降低).
