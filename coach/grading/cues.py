@@ -22,6 +22,12 @@ Pure functions over text and the spans where the point's concepts were found
   -> "the answer sets “bnb_4bit_quant_type” to “int4”, the reference to “nf4”".
 - swapped comparison: the point's subject stands after the clause's comparison
   word.  ``swapped("Pre-LN 更易训练深层", "Post-LN 比 Pre-LN 更易训深层", ...)`` -> "Pre-LN after 比".
+- role swap: two Latin names on the other sides of the point's verb.  ``role_swap("用 Teacher 预测监督 Student",
+  ..., "让 Student 的输出去监督 Teacher", ...)`` -> "“Student” and “Teacher” stand on the other sides of “监督” ...".
+
+A negation that only follows the terms and denies another thing ("KTO 不需要成对数据" for "KTO 使用已标注偏好"), one
+before a failure word ("不容易训崩"), and a point's "not" that is only its setting ("在不改动训练的前提下") reverse
+nothing; a dismissal ("专家失衡不用管") reverses a point that fights its term (避免/降低) although both hold a "not".
 
 Each returns a short reason (for notes and display) or "".
 """

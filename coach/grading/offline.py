@@ -14,7 +14,8 @@ earns ``PART`` of its weight times the share of those words said.  A pair of
 clauses in which one clause names nothing of the point that the other lacks is
 left to the fuller clause ("LN 归一化均值和方差；RMSNorm 不减均值" is about LN in its
 first clause only).  A window in which a cue fires (cues.py: negation flip,
-polarity, polar adjective, antonym, wrong number, reversal, swapped comparison)
+polarity, polar adjective, antonym, wrong number, reversal, swapped comparison,
+role swap)
 speaks against the point; so does a clause that says the point's predicate of a
 rival, another point's opening term in the same reference ("PPO 无需 RM 与在线 RL"
 for "DPO 无需 RM 与在线 RL", "Post-LN 更容易训练深层" for Pre-LN's), while it does not
