@@ -379,3 +379,15 @@ def test_recall_against_precision_and_at_once_against_one_by_one():
     assert not antonym("Retriever 召回@k", "Retriever 看 recall@k，rerank 看 precision", [(0, 9)])
     assert antonym("序列位置可同时计算注意力", "注意力仍然按位置依次计算")
     assert not antonym("序列位置可同时计算注意力", "所有位置同时计算注意力")
+
+
+def test_the_noun_tagger_does_not_depend_on_what_the_process_tokenized_before():
+    # coach.text adds the term lexicon to jieba's shared dictionary, where "奖励模型" loses its noun tag
+    from coach import text
+    from coach.grading import cues
+
+    cues._noun_final.cache_clear()
+    before = cues._noun_final("奖励模型")
+    text.tokenize("奖励模型和 KV Cache")
+    cues._noun_final.cache_clear()
+    assert before is True and cues._noun_final("奖励模型") is True

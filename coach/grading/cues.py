@@ -328,11 +328,19 @@ def _content(text: str) -> set[str]:
         {w for w in re.findall(r"[a-z][a-z0-9_]{2,}", text)}
 
 
+@lru_cache(maxsize=1)
+def _tagger():
+    """jieba's part-of-speech tagger over a dictionary of its own: the shared one gains the term lexicon when
+    retrieval first tokenizes (coach.text), which would make a grade depend on what the process did before."""
+    import jieba
+    import jieba.posseg  # lazy: the tagger loads its dictionary on first use (about 0.7 s)
+    return jieba.posseg.POSTokenizer(jieba.Tokenizer())
+
+
 @lru_cache(maxsize=4096)
 def _noun_final(text: str) -> bool:
     """Whether ``text`` ends in a noun (jieba's part-of-speech tags: n..., eng)."""
-    import jieba.posseg  # lazy: the tagger loads its model on first use
-    tags = [w.flag for w in jieba.posseg.cut(text) if w.word.strip()]
+    tags = [w.flag for w in _tagger().cut(text) if w.word.strip()]
     return bool(tags) and (tags[-1].startswith("n") and tags[-1] != "vn" or tags[-1] == "eng")
 
 
