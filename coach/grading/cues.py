@@ -210,12 +210,13 @@ def _clause_head(text: str, start: int) -> str:
 def negated_at(text: str, start: int) -> str:
     """The negation word that ends within GAP characters (or two English words) before ``start`` in its clause, or
     "": the 不 of "不需要参数，可以插值" ends the clause before 可, it does not negate it."""
-    masked = _clause_head(mask_fixed(text), start)
+    full = mask_fixed(text)
+    masked = _clause_head(full, start)
     head = masked[max(0, len(masked) - GAP - 3) :]
     last = ""
     for m in _NEG_CJK.finditer(head):
         if len(head) - m.end() <= GAP and not _BREAK.search(head[m.end():]) and \
-                not _negates_failure(masked + text[start:], len(masked) - len(head) + m.end()):
+                not _negates_failure(masked + full[start:], len(masked) - len(head) + m.end()):
             last = m.group(0)
     if last:
         return last
@@ -316,7 +317,8 @@ def scoped_negations(text: str, spans: Sequence[tuple[int, int]] = (),
 # Negations that take a thing as their object ("不需要成对数据", "without a reward model"): such a negation after
 # the point's terms may deny something else of them, and says nothing against the point then.
 _TAKES_OBJECT = re.compile(r"不需要?|无需|不用|不必|不再|没有|不要|\b(?:without|no longer|instead of|rather than|no)\b", re.I)
-_CONTENT = re.compile(r"[\u4e00-\u9fff]{2}|[a-z][a-z0-9_]{2,}")
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 _OBJECT_STOP = frozenset("的了是就也都很在把被会要能可还再这那它其实")  # function characters: no content of an object
 
 
@@ -324,8 +326,7 @@ def _content(text: str) -> set[str]:
     """The content pieces of ``text``: its CJK character pairs without function characters, and Latin words."""
     text = text.lower()
     pairs = {text[i:i + 2] for i in range(len(text) - 1)}
-    return {g for g in pairs if _CONTENT.fullmatch(g) and not set(g) & _OBJECT_STOP} | \
-        {w for w in re.findall(r"[a-z][a-z0-9_]{2,}", text)}
+    return {g for g in pairs if _CJK_PAIR.fullmatch(g) and not set(g) & _OBJECT_STOP} | set(_LATIN_WORD.findall(text))
 
 
 @lru_cache(maxsize=1)
@@ -352,14 +353,14 @@ def _foreign_object(masked: str, m: re.Match, point: str, point_spans: Sequence[
     ("不稳定", "不能一起用", "不需要单独评") still counts."""
     if not _TAKES_OBJECT.match(masked, m.start()):
         return False
-    rest = point.lower()
+    besides = point.lower()
     for a, b in sorted(point_spans, reverse=True):
-        rest = rest[:a] + " " + rest[b:]
-    if not _content(rest):  # the point only names its terms: any denial of them is against it
+        besides = besides[:a] + " " + besides[b:]
+    if not _content(besides):  # the point only names its terms: any denial of them is against it
         return False
-    rest = _CLAUSE_END.split(masked[m.end():], 1)[0]
-    units = list(_UNIT.finditer(rest))[:SCOPE]
-    obj = rest[:units[-1].end()].strip() if units else ""
+    tail = _CLAUSE_END.split(masked[m.end():], 1)[0]
+    units = list(_UNIT.finditer(tail))[:SCOPE]
+    obj = tail[:units[-1].end()].strip() if units else ""
     mine = _content(obj)
     return bool(mine) and not mine & _content(point) and _noun_final(obj)
 
@@ -548,7 +549,7 @@ _NOT = r"(?:不|没|没有|并不|不太|不够|not|never|isn't|aren't)?"
 _FILLER = r"(?:这块|这里|方面|这个|给得|设得|取得|调得|定得)"  # "学习率这块一般给得比较大"
 _AFTER = re.compile(rf"^\s*(?:的)?\s*(?:{_DEGREE}|{_FILLER}){{0,4}}\s*(?:(?:和|与|及|、|/|比|than)\s*(?:[\u4e00-\u9fff]|[A-Za-z0-9._-]+|\s){{1,8}}?\s*)?({_NOT})\s*{_DEGREE}{{0,3}}\s*({_NOT})\s*({_CJK_POLAR})"
                     # "一般" / "平平" closing the clause right after the term: mediocre, the low side ("高并发下吞吐一般")
-                    rf"|^\s*(?:也|都|就|其实|比较|很)?\s*()()(一般|平平)(?=\s*(?:[，,。；;！？!?]|$))"
+                    rf"|^\s*(?:也|都|就|其实|比较|很)?\s*(一般|平平)(?=\s*(?:[，,。；;！？!?]|$))"
                     rf"|^\s*(?:is|are|was|were|gets?|becomes?|stays?|remains?)?\s*(not|never)?\s*"
                     rf"(?:very|much|too|quite|relatively|so|even)?\s*()({_EN_POLAR})\b", re.I)
 _BEFORE = re.compile(rf"({_NOT})\s*{_DEGREE}{{0,2}}\s*({_CJK_POLAR})\s*(?:的)?\s*$|\b(not)?\s*()({_EN_POLAR})\s+$", re.I)
@@ -677,10 +678,11 @@ def role_swap(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
               clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
     """Two matched terms on either side of a verb in the point, and on the other sides of the same verb in the
     clause: "用 Student 的输出去监督 Teacher" for "用 Teacher 预测监督 Student".  The terms are two Latin names, the verb
-    a content character pair of the point between them; a passive ("Student 被 Teacher 监督") keeps the verb after both, so it
-    does not fire."""
-    for i, (pa, qa) in enumerate(zip(point_spans, clause_spans)):
-        for pb, qb in list(zip(point_spans, clause_spans))[i + 1:]:
+    a CJK character pair of the point between them; a passive ("Student 被 Teacher 监督") keeps the verb after both,
+    so it does not fire."""
+    pairs = list(zip(point_spans, clause_spans))
+    for i, (pa, qa) in enumerate(pairs):
+        for pb, qb in pairs[i + 1:]:
             first, second = (pa, qa), (pb, qb)
             if pb[0] < pa[0]:
                 first, second = second, first
@@ -695,14 +697,11 @@ def role_swap(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
                     if b2 > a1:
                         continue
                     between = clause[b2:a1].lower()
-                    verb = next((v for v in sorted(verbs) if v in between and _CJK_PAIR.fullmatch(v)), "")
+                    verb = next((v for v in sorted(verbs) if v in between and not v.isascii()), "")
                     if verb and _units(between) <= 2 * SCOPE and not _CLAUSE_END.search(between):
                         return (f"“{clause[a2:b2]}” and “{clause[a1:b1]}” stand on the other sides of “{verb}” "
                                 "than in the point")
     return ""
-
-
-_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
 
 
 __all__ = ["role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
