@@ -207,6 +207,11 @@ def _clause_head(text: str, start: int) -> str:
     return head[ends[-1].end():] if ends else head
 
 
+def _clause_tail(text: str, start: int) -> str:
+    """``text`` from ``start`` up to the end of its clause (the counterpart of _clause_head)."""
+    return _CLAUSE_END.split(text[start:], 1)[0]
+
+
 def negated_at(text: str, start: int) -> str:
     """The negation word that ends within GAP characters (or two English words) before ``start`` in its clause, or
     "": the 不 of "不需要参数，可以插值" ends the clause before 可, it does not negate it."""
@@ -250,7 +255,7 @@ def _privative(point: str, spans: Sequence[tuple[int, int]], after: bool = False
         head = _clause_head(point, a)[-GAP - 1:]
         if _PRIVATIVE.match(point[a:b]) or any(len(head) - m.end() <= GAP for m in _PRIVATIVE.finditer(head)):
             return True
-        tail = _CLAUSE_END.split(point[b:], 1)[0][:GAP + 1]
+        tail = _clause_tail(point, b)[:GAP + 1]
         if after and _PRIVATIVE.search(tail):
             return True
     return False
@@ -269,7 +274,7 @@ _FAILURE = re.compile(r"崩|发散|炸|失败|出错|报错|震荡|\b(?:diverg\w
 
 def _negates_failure(masked: str, end: int) -> bool:
     """Whether a failure word follows within 8 characters of ``end`` (a negation's end) in its clause."""
-    return _FAILURE.search(_CLAUSE_END.split(masked[end:], 1)[0][:8]) is not None
+    return _FAILURE.search(_clause_tail(masked, end)[:8]) is not None
 
 
 def negations(text: str) -> int:
@@ -358,7 +363,7 @@ def _foreign_object(masked: str, m: re.Match, point: str, point_spans: Sequence[
         besides = besides[:a] + " " + besides[b:]
     if not _content(besides):  # the point only names its terms: any denial of them is against it
         return False
-    tail = _CLAUSE_END.split(masked[m.end():], 1)[0]
+    tail = _clause_tail(masked, m.end())
     units = list(_UNIT.finditer(tail))[:SCOPE]
     obj = tail[:units[-1].end()].strip() if units else ""
     mine = _content(obj)
