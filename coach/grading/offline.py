@@ -3,8 +3,8 @@
     OfflineJudge().judge(points, "KV Cache 不缓存历史 K/V，每步都重算全部 token")
     -> [PointVerdict("推理时缓存历史 K/V", "contradicted", "KV Cache 不缓存历史 K/V"), ...]
 
-For each key point and each window of the answer (a clause, or two neighbouring
-clauses), ``coverage`` is the weighted share of the point's concepts (terms.py:
+For each key point and each window of the answer (a clause, two neighbouring
+clauses, or the clauses of a copy of the point when it spans more), ``coverage`` is the weighted share of the point's concepts (terms.py:
 glossary and lexicon groups, so English answers find Chinese points, and rare
 words weigh more) that the window names.  Concepts the reference's other points
 share weigh ``SHARED`` as much, so naming one item of a list does not cover its
@@ -173,7 +173,13 @@ class OfflineJudge:
                 if c.key not in named:
                     named[c.key] = self.concepts.find(c, answer, longest=True)
             best = _Best()
-            for w, wflat, vague, sub in zip(windows, squashed, hedged, parts):
+            runs = list(zip(windows, squashed, hedged, parts))
+            copied = _copied(cls, answer, verbatim)
+            if copied is not None:  # the point copied whole over three clauses or more: longer than any window,
+                # read first so that it wins a tie with the two-clause windows inside it
+                w = Clause(answer[copied[0].start : copied[-1].end], copied[0].start, copied[-1].end)
+                runs.insert(0, (w, _squash(w.text), any(a <= w.start < b for a, b in hedges), copied))
+            for w, wflat, vague, sub in runs:
                 inside = [(c, wt, [s for s in found[c.key] if w.start <= s[0] and s[1] <= w.end])
                           for c, wt in zip(cs, weights)]
                 matched = [(c, wt, sp) for c, wt, sp in inside if sp]
@@ -281,6 +287,26 @@ def _redundant(sub: tuple[Clause, Clause], matched) -> bool:
     "LN 归一化均值和方差；RMSNorm 不减均值" is about LN in its first clause, the second's negation is RMSNorm's."""
     keys = [{c.key for c, _, sp in matched if any(k.start <= a and b <= k.end for a, b in sp)} for k in sub]
     return keys[0] <= keys[1] or keys[1] <= keys[0]
+
+
+def _copied(cls: list[Clause], answer: str, verbatim: str) -> tuple[Clause, ...] | None:
+    """The clauses that hold the first copy of a point (``verbatim``: its squashed form) in ``answer`` when there
+    are three or more of them ("Cross-Encoder 提升相关性，K，K'"), else None: no window of one or two clauses
+    holds such a copy, and its evidence should be the copy whole, not two of its clauses."""
+    if not verbatim:
+        return None
+    chars, where = [], []  # the answer squashed as _squash does, and where each character came from
+    for i, ch in enumerate(answer):
+        if ch != " ":
+            low = ch.lower()
+            chars.append(low)
+            where.extend([i] * len(low))
+    at = "".join(chars).find(verbatim)
+    if at < 0:
+        return None
+    start, end = where[at], where[at + len(verbatim) - 1] + 1
+    inside = tuple(c for c in cls if c.end > start and c.start < end)
+    return inside if len(inside) >= 3 else None
 
 
 def _windows(cls: list[Clause], answer: str) -> list[Clause]:

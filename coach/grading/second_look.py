@@ -174,7 +174,7 @@ class SecondLook:
         already normalised like the answer; ``clauses``: the answer's stating clauses; ``answer``: the normalised
         answer the windows point into.  Only what is read is embedded."""
         claims = list(claims) + [None] * (len(verdicts) - len(claims))
-        doubt = [i for i, v in enumerate(verdicts) if v.verdict == COVERED and not verbatim(scores[i], answer)]
+        doubt = [i for i, v in enumerate(verdicts) if v.verdict == COVERED and not verbatim(scores[i])]
         credit = [i for i, v in enumerate(verdicts) if v.verdict in (MISSING, PARTIAL) and claims[i] is not None] \
             if self.credit is not None and clauses else []
         if not doubt and not credit:
@@ -313,25 +313,16 @@ def doubt_features(base: np.ndarray, score: PointScore, claims: PointClaims, vec
                            claim_overlap(w, claims.right, claims.wrong)])
 
 
-def verbatim(score: PointScore, answer: str = "") -> bool:
+def verbatim(score: PointScore) -> bool:
     """The judge's clean window is the key point itself, character for character (markup, spaces and case aside,
-    at most two characters more), or lies inside the point copied whole into ``answer`` (a point of three clauses,
-    "Cross-Encoder 提升相关性，K，K'", is longer than any window): a candidate who copies the reference's clause
-    states it, so the doubt leaves it alone (pure).  A window that holds the point among other words is still
-    read: on split=tune CV exempting those took negated false-covered 0.128 -> 0.224, and 0.176 for points of 10
-    or more characters (terms and clauses quoted inside a reversed sentence)."""
+    at most two characters more; a point of three clauses copied whole is one window, offline._copied): a
+    candidate who copies the reference's clause states it, so the doubt leaves it alone (pure).  A window that
+    holds the point among other words is still read: on split=tune CV exempting those took negated false-covered
+    0.128 -> 0.224, and 0.176 for points of 10 or more characters (terms and clauses quoted inside a reversed
+    sentence)."""
     w = score.clean_window
     point = flat(score.point)
-    if w is None or not point:
-        return False
-    if point in flat(w.text) and len(flat(w.text)) <= len(point) + 2:
-        return True
-    if not answer or answer[w.start:w.end] != w.text or flat(w.text) not in point:
-        return False
-    whole = flat(answer)
-    at = len(flat(answer[: w.start]))  # where the window starts in the flattened answer
-    return any(a <= at and at + len(flat(w.text)) <= a + len(point)
-               for a in (m.start() for m in re.finditer(re.escape(point), whole)))
+    return w is not None and bool(point) and point in flat(w.text) and len(flat(w.text)) <= len(point) + 2
 
 
 def nearest_claim(vecs: Mapping[str, np.ndarray], text: str, claims: Sequence[str]) -> str:
