@@ -391,3 +391,40 @@ def test_the_noun_tagger_does_not_depend_on_what_the_process_tokenized_before():
     text.tokenize("奖励模型和 KV Cache")
     cues._noun_final.cache_clear()
     assert before is True and cues._noun_final("奖励模型") is True
+
+
+def test_a_skipped_or_dropped_term_is_not_done_and_dropping_agrees_with_reducing():
+    from coach.grading.cues import polarity_flip
+
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    sft = Section("Q92", "SFT 流程？", "B. 训练", "模板构造、仅对答案区计 loss。", "bank.md", 1)
+    assert grader.grade(sft, "直接拼接，跳过模板构造").points[0].verdict == CONTRADICTED
+    assert grader.grade(sft, "先做模板构造").points[0].verdict == COVERED
+    # dropping what a point reduces says the same thing; a point that itself drops agrees with 丢掉
+    assert polarity_flip("减少中间激活保存", "其余中间激活丢掉", [(2, 6)], [(2, 6)]) == ""
+    assert polarity_flip("drop tokens", "把超出的 token 丢掉", [(5, 11)], [(5, 10)]) == ""
+    assert polarity_flip("模板构造", "跳过模板构造", [(0, 4)], [(2, 6)])
+
+
+def test_a_term_replaced_by_something_else_is_not_kept():
+    from coach.grading.cues import replaced
+
+    assert replaced("滑窗注意力", "把滑窗注意力换回全局注意力", [[(1, 6)]])
+    assert replaced("滑窗注意力", "sliding window attention replaced with full attention", [[(0, 24)]])
+    assert replaced("BF16", "把 FP32 换成 BF16", [[(10, 14)]]) == ""  # the term is what it becomes
+    assert replaced("FP16/BF16 混合精度", "把 FP16 换成 BF16", [[(2, 6)], [(10, 14)]]) == ""  # between its own things
+    assert replaced("把 FP32 换成 BF16", "把 FP32 换成 BF16", [[(2, 6)]]) == ""  # the point replaces too
+
+
+def test_a_sibling_called_by_the_points_chinese_name_contradicts_both():
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    par = Section("Q93", "并行？", "B. 训练", "DDP（数据并行）、TP（张量并行）、PP（流水线并行）。", "bank.md", 1)
+    swapped_names = grader.grade(par, "TP 是按层切分的流水线并行")
+    assert [v.verdict for v in swapped_names.points[1:]] == [CONTRADICTED, CONTRADICTED], swapped_names.points
+    assert "calls “TP” “流水线并行”" in swapped_names.points[2].why
+    right = grader.grade(par, "DDP 是数据并行；TP 是张量并行；PP 是流水线并行")
+    assert [v.verdict for v in right.points] == [COVERED] * 3, right.points
+    denied = grader.grade(par, "TP 不是流水线并行")  # a negation between the names: not this cue (the 不是 is read
+    assert not any("calls" in v.why for v in denied.points), denied.points  # as a negation of 流水线并行 anyway)
+    kind = grader.grade(par, "TP 是流水线并行的一种补充")  # the name does not end the clause
+    assert kind.points[2].verdict != CONTRADICTED, kind.points

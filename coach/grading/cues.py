@@ -53,7 +53,11 @@ _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "�
                  # a double negation affirms ("PPO 并不是不好")
                  "并不是不", "不是不", "并非不")
 # Negations, and verbs that say "without" (摒弃 RNN = 不再用 RNN): both sides of a point count them alike.
-_NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|摒弃|抛弃|放弃|去掉|去除|"
+# Removal verbs: "跳过模板构造", "drop X": X is not done; "其余中间激活丢掉" agrees with "减少中间激活保存" (polarity_flip).
+# 省掉/省略 are left out: "省掉重复计算" is a saving, said of a shared term (计算) that another point affirms.
+_DROP = re.compile(r"摒弃|抛弃|放弃|去掉|去除|跳过|略过|丢掉|扔掉|砍掉|拿掉|丢弃|舍弃|弃用")
+_NEG_CJK = re.compile(r"无需|不需要?|不用|不必|没有|并非|不是|不会|不能|无法|不再|从不|从未|并不|"
+                      rf"{_DROP.pattern}|"
                       r"避免|取消|省去|免去|不|没|无|非|未|别|勿")
 _NEG_EN = re.compile(r"\b(?:not|no|never|without|cannot|can't|don't|doesn't|isn't|aren't|won't|none|neither|nor|"
                      r"instead of|avoid|avoids|avoided|avoiding)\b|n't\b", re.I)  # avoid: as 避免 above
@@ -391,10 +395,13 @@ def polarity_flip(point: str, clause: str, point_spans: Sequence[tuple[int, int]
     if flip and n_point > n_clause and _setting_left_out(point, clause, point_spans, [p for p, _ in differ]):
         return ""  # the point's "not" is its setting: "在不改动训练的前提下量化权重" for "直接把权重量化成 INT8"
     if flip and n_clause > n_point and _reduced(point, clause, point_spans) and \
-            (any(negated_at(clause, c[0]) for c in clause_spans) or _NOT_ALL.search(mask_fixed(clause))):
-        return ""  # "不保存中间激活", "不把每一层的中间结果都留着" for "减少中间激活保存"
+            (any(negated_at(clause, c[0]) for c in clause_spans) or _NOT_ALL.search(mask_fixed(clause))
+             or _DROP.search(mask_fixed(clause))):
+        return ""  # "不保存中间激活", "不把每一层的中间结果都留着", "其余中间激活丢掉" for "减少中间激活保存"
     if flip and n_clause > n_point and _privative(point, point_spans, after=True):  # "不需要参数" for "零参数"
         return ""
+    if flip and n_clause > n_point and _NEG_SENSE.search(point) and _DROP.search(mask_fixed(clause)):
+        return ""  # the point's own removal, said in Chinese: "把超出的 token 丢掉" for "drop tokens"
     if flip:
         return f"the answer's clause “{clause[:30]}” negates it" if n_clause > n_point else NOT_NEGATIVE
     return ""
@@ -709,4 +716,28 @@ def role_swap(point: str, point_spans: Sequence[tuple[int, int]], clause: str,
     return ""
 
 
-__all__ = ["role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+# "把滑窗注意力换回全局注意力": the term before such a verb is what the answer does away with.  改用 is left out: its
+# object follows it ("训练时改用 BF16"), and so is a verb before a term, which names what the answer uses instead.
+_REPLACE = re.compile(r"换成|换回|换为|换掉|替换成|替换为|替换掉|改成|改为|改回|replaced? (?:it )?(?:with|by)|swap(?:ped)? for",
+                      re.I)
+
+
+def replaced(point: str, clause: str, clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
+    """The clause replaces one of the point's terms by something else ("把 X 换成 Y" for a point that says X), and
+    the point replaces nothing; ``clause_spans[i]``: where the i-th matched term is in ``clause``.  A term after the
+    verb ("把 FP16 换成 BF16" where the point names both) means the answer moves between the point's own things."""
+    if _REPLACE.search(point):
+        return ""
+    for spans in clause_spans:
+        for a, b in spans:
+            m = _REPLACE.match(clause, b + len(clause[b:]) - len(clause[b:].lstrip()))
+            if m is None:
+                continue
+            rest = _clause_tail(clause, m.end())
+            end = m.end() + len(rest)
+            if not any(m.end() <= x and y <= end for other in clause_spans for x, y in other):
+                return f"the answer replaces “{clause[a:b]}” (“{m.group(0)}”)"
+    return ""
+
+
+__all__ = ["replaced", "role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

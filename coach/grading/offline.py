@@ -47,8 +47,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, polar_flip, polarity_flip,
-                   reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
+from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, negations, polar_flip, polarity_flip,
+                   replaced, reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
 from ..text import CJK as _CJK
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
@@ -195,7 +195,8 @@ class OfflineJudge:
                 inner = [(c, wt, [(a, b) for a, b, _ in partly[c.key] if w.start <= a and b <= w.end])
                          for c, wt, sp in inside if not sp and partly[c.key]]
                 cue, said = _cue(point, point_spans, answer, w, matched + [m for m in inner if m[2]], sub)
-                rival = "" if cue or not rivals else _rival(point, point_spans, subject, rivals, named, sub, matched)
+                rival = "" if cue or not rivals else (_rival(point, point_spans, subject, rivals, named, sub, matched)
+                                                      or _misnamed(answer, subject, rivals, named, sub))
                 if rival:
                     best.rivalled(cover, w, rival)
                 elif cue:
@@ -277,6 +278,28 @@ def _rival(point: str, point_spans: Mapping[str, tuple[int, int]], subject: Conc
     return ""
 
 
+_COPULA = re.compile(r"是|即|叫|指|属于|\b(?:is|are|means)\b", re.I)
+
+
+def _misnamed(answer: str, subject: Concept, rivals: Sequence[Concept], found: Mapping[str, list[tuple[int, int]]],
+              sub: tuple[Clause, ...]) -> str:
+    """A cue when a clause calls the point's subject by a rival's Chinese name, or a rival by the subject's: "TP 是按层
+    切分的流水线并行" for "PP（流水线并行）" and for "TP（张量并行）".  The second name ends the clause and a copula
+    with no negation joins them: "ZeRO 是数据并行的一种" and "TP 不是流水线并行" say nothing of the kind."""
+    for k in sub:
+        inside = lambda key: [s for s in found.get(key, ()) if k.start <= s[0] and s[1] <= k.end]  # noqa: E731
+        mine = inside(subject.key)
+        for r in rivals:
+            theirs = inside(r.key)
+            for first, second in [(x, y) for x in theirs for y in mine] + [(y, x) for x in theirs for y in mine]:
+                between, tail = answer[first[1]:second[0]], answer[second[1]:k.end]
+                others = [x for x in theirs + mine if first[1] <= x[0] and x[1] <= second[0]]
+                if first[1] <= second[0] and not others and _COPULA.search(between) and not negations(between) and \
+                        _CJK.search(answer[slice(*second)]) and not re.search(r"\w", tail):
+                    return f"the answer calls “{answer[slice(*first)]}” “{answer[slice(*second)]}”"
+    return ""
+
+
 def _squash(text: str) -> str:
     """``flat`` for text that is already normalised: lower case, no spaces."""
     return text.lower().replace(" ", "")
@@ -351,6 +374,8 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     if not reason:
         reason = role_swap(point, [point_spans[c.key] for c, _, _ in matched], text,
                            [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
+    if not reason:
+        reason = replaced(point, text, [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
     return reason, ""
 
 
