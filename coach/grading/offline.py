@@ -141,6 +141,7 @@ class OfflineJudge:
         windows = _windows(cls, answer)
         parts = [(c,) for c in cls] + [(a, b) for a, b in zip(cls, cls[1:])]  # each window's clauses
         squashed = [_squash(w.text) for w in windows]
+        whole = _squashed_with_offsets(answer)
         hedges = hedged_sentences(answer)
         hedged = [any(a <= w.start < b for a, b in hedges) for w in windows]
         hedge_points = {p for p in points if is_hedge(p)}  # "与 batch/模型大小相关" is content, not name-dropping
@@ -174,7 +175,7 @@ class OfflineJudge:
                     named[c.key] = self.concepts.find(c, answer, longest=True)
             best = _Best()
             runs = list(zip(windows, squashed, hedged, parts))
-            copied = _copied(cls, answer, verbatim)
+            copied = _copied(cls, whole, verbatim)
             if copied is not None:  # the point copied whole over three clauses or more: longer than any window,
                 # read first so that it wins a tie with the two-clause windows inside it
                 w = Clause(answer[copied[0].start : copied[-1].end], copied[0].start, copied[-1].end)
@@ -312,19 +313,24 @@ def _redundant(sub: tuple[Clause, Clause], matched) -> bool:
     return keys[0] <= keys[1] or keys[1] <= keys[0]
 
 
-def _copied(cls: list[Clause], answer: str, verbatim: str) -> tuple[Clause, ...] | None:
-    """The clauses that hold the first copy of a point (``verbatim``: its squashed form) in ``answer`` when there
-    are three or more of them ("Cross-Encoder 提升相关性，K，K'"), else None: no window of one or two clauses
-    holds such a copy, and its evidence should be the copy whole, not two of its clauses."""
-    if not verbatim:
-        return None
-    chars, where = [], []  # the answer squashed as _squash does, and where each character came from
+def _squashed_with_offsets(answer: str) -> tuple[str, list[int]]:
+    """``answer`` squashed as _squash does, and for each of its characters where in ``answer`` it came from."""
+    chars, where = [], []
     for i, ch in enumerate(answer):
         if ch != " ":
-            low = ch.lower()
+            low = ch.lower()  # one character may lower to two ("İ")
             chars.append(low)
             where.extend([i] * len(low))
-    at = "".join(chars).find(verbatim)
+    return "".join(chars), where
+
+
+def _copied(cls: list[Clause], squashed: tuple[str, list[int]], verbatim: str) -> tuple[Clause, ...] | None:
+    """The clauses that hold the first copy of a point (``verbatim``: its squashed form) in the answer
+    (``squashed``: _squashed_with_offsets) when there are three or more of them ("Cross-Encoder 提升相关性，K，K'"),
+    else None: no window of one or two clauses holds such a copy, and its evidence should be the copy whole, not
+    two of its clauses."""
+    text, where = squashed
+    at = text.find(verbatim) if verbatim else -1
     if at < 0:
         return None
     start, end = where[at], where[at + len(verbatim) - 1] + 1
