@@ -4,7 +4,8 @@
     -> [PointVerdict("推理时缓存历史 K/V", "contradicted", "KV Cache 不缓存历史 K/V"), ...]
 
 For each key point and each window of the answer (a clause, two neighbouring
-clauses, or the clauses of a copy of the point when it spans more), ``coverage`` is the weighted share of the point's concepts (terms.py:
+clauses, or the clauses of a copy of the point when it spans more), ``coverage``
+is the weighted share of the point's concepts (terms.py:
 glossary and lexicon groups, so English answers find Chinese points, and rare
 words weigh more) that the window names.  Concepts the reference's other points
 share weigh ``SHARED`` as much, so naming one item of a list does not cover its
@@ -47,8 +48,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, negations, polar_flip, polarity_flip,
-                   replaced, reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
+from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, negations, polar_flip,
+                   polarity_flip, replaced, reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
 from ..text import CJK as _CJK
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
