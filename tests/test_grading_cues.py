@@ -428,3 +428,21 @@ def test_a_sibling_called_by_the_points_chinese_name_contradicts_both():
     assert not any("calls" in v.why for v in denied.points), denied.points  # as a negation of 流水线并行 anyway)
     kind = grader.grade(par, "TP 是流水线并行的一种补充")  # the name does not end the clause
     assert kind.points[2].verdict != CONTRADICTED, kind.points
+
+
+def test_another_of_the_points_terms_in_its_frame_is_a_swap():
+    from coach.grading.cues import slot_swap
+
+    point = "仅对答案区计 loss（prompt label=-100）"
+    ans, prompt = [(2, 4), (2, 5)], [(12, 18)]  # every place of 答案(区) and of prompt in the point
+    swapped_ = "训练时只对 prompt 区计 loss"
+    assert slot_swap(point, [ans, prompt], swapped_, [[], [(6, 12)]]) == "the answer puts “prompt” where the point has “答案”"
+    right = "只对答案区计 loss，prompt 的 label 设成 -100"
+    assert slot_swap(point, [ans, prompt], right, [[(2, 4)], [(12, 18)]]) == ""
+    # alternatives in the point ("schema 约束/正则") and coordinations ("A 与 B 结合") are no frame
+    assert slot_swap("使用 schema 约束/正则", [[(3, 9)], [(13, 15)]], "用正则约束输出格式", [[], [(1, 3)]]) == ""
+    assert slot_swap("检索与生成结合", [[(0, 2)], [(3, 5)]], "生成与检索结合", [[(3, 5)], [(0, 2)]]) == ""
+    grader = Grader(None, glossary=load_glossary(SEED).groups)
+    sft = Section("Q94", "SFT？", "B. 训练", "仅对答案区计 loss（prompt label=-100）。", "bank.md", 1)
+    assert grader.grade(sft, "只对 prompt 区计 loss，答案区的 label 设为 -100").points[0].verdict == CONTRADICTED
+    assert grader.grade(sft, "只对答案区计 loss，prompt 的 label 设成 -100").points[0].verdict == COVERED

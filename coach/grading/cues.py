@@ -740,4 +740,36 @@ def replaced(point: str, clause: str, clause_spans: Sequence[Sequence[tuple[int,
     return ""
 
 
-__all__ = ["replaced", "role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]
+_ALTERNATIVES = re.compile(r"^[^，,。；;]{0,4}(?:/|、|与|和|及|或|\bor\b|\band\b)[^，,。；;]{0,4}$", re.I)
+_FRAME_STOP = frozenset("与和及跟同或、的了是就也都很在把被会要能可还再这那它其实")  # no frame: coordinations, function words
+
+
+def slot_swap(point: str, point_spans: Sequence[Sequence[tuple[int, int]]], clause: str,
+              clause_spans: Sequence[Sequence[tuple[int, int]]]) -> str:
+    """Another of the point's terms sits where the point has this one: "只对 prompt 区计 loss" for "仅对答案区计 loss
+    （prompt label=-100）".  ``point_spans[i]`` and ``clause_spans[i]``: every place of the i-th matched term in each
+    text.  The frame is the CJK character before the term and the two after it in the point (a coordination or a
+    function character is no frame: "A 与 B 结合" said as "B 与 A 结合" is the same claim); the point's own term
+    must not sit in that frame in the clause, nor the other term in the point."""
+    framed = lambda text, a, b, left, right: (text[:a].rstrip().endswith(left)  # noqa: E731
+                                              and text[b:].lstrip().startswith(right))
+    for i, spans in enumerate(point_spans):
+        for a, b in spans:
+            left, right = point[:a].rstrip()[-1:], point[b:].lstrip()[:2]
+            if not (left and len(right) == 2 and _CJK_PAIR.fullmatch(right) and re.fullmatch(r"[\u4e00-\u9fff]", left)) \
+                    or set(left + right) & _FRAME_STOP:
+                continue
+            if any(framed(clause, x, y, left, right) for x, y in clause_spans[i]):
+                continue
+            for j, other in enumerate(clause_spans):
+                if j == i or any(framed(point, x, y, left, right) for x, y in point_spans[j]) or \
+                        any(_ALTERNATIVES.search(point[min(b, y):max(a, x)]) for x, y in point_spans[j]):
+                    continue  # the point names both as alternatives: "schema 约束/正则" said as "用正则约束"
+
+                for x, y in other:
+                    if framed(clause, x, y, left, right):
+                        return f"the answer puts “{clause[x:y]}” where the point has “{point[a:b]}”"
+    return ""
+
+
+__all__ = ["slot_swap", "replaced", "role_swap", "NOT_NEGATIVE", "polar_flip", "POLAR", "negative_sense", "negated_at", "negations", "scoped_negations", "SCOPE", "polarity_flip", "negation_flip", "antonym", "wrong_number", "wrong_value", "reversal", "swapped", "hedged_sentences", "is_hedge", "mask_fixed", "ANTONYMS", "GAP"]

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .cues import (NOT_NEGATIVE, antonym, hedged_sentences, is_hedge, negation_flip, negations, polar_flip,
-                   polarity_flip, replaced, reversal, role_swap, scoped_negations, swapped, wrong_number, wrong_value)
+                   polarity_flip, replaced, reversal, role_swap, scoped_negations, slot_swap, swapped, wrong_number,
+                   wrong_value)
 from ..text import CJK as _CJK
 from .keypoints import Clause, clauses, flat
 from .terms import Concept, Concepts
@@ -165,8 +166,9 @@ class OfflineJudge:
                                                              if n in low for m in re.finditer(re.escape(n), low)]
             weights = [c.weight * (SHARED if counts[c.key] > 1 and len(cs) > 1 else 1.0) for c in cs]
             total = sum(weights) or 1.0
-            point_spans = {c.key: min(self.concepts.find(c, point) or [(0, 0)], key=lambda s: (s[0], -s[1]))
-                           for c in cs}  # the first place, its longest name: 保真度 rather than 保真
+            point_all = {c.key: self.concepts.find(c, point) for c in cs}  # every place of each term in the point
+            point_spans = {k: min(v or [(0, 0)], key=lambda s: (s[0], -s[1]))
+                           for k, v in point_all.items()}  # the first place, its longest name: 保真度 rather than 保真
             verbatim = _squash(flat(point))
             subject, own = subjects[len(out)], {c.key for c in cs}
             rivals = [r for r in dict.fromkeys(x for x in subjects if x is not None) if r.key not in own] \
@@ -196,7 +198,7 @@ class OfflineJudge:
                     continue
                 inner = [(c, wt, [(a, b) for a, b, _ in partly[c.key] if w.start <= a and b <= w.end])
                          for c, wt, sp in inside if not sp and partly[c.key]]
-                cue, said = _cue(point, point_spans, answer, w, matched + [m for m in inner if m[2]], sub)
+                cue, said = _cue(point, point_spans, answer, w, matched + [m for m in inner if m[2]], sub, point_all)
                 rival = "" if cue or not rivals else (_rival(point, point_spans, subject, rivals, named, sub, matched)
                                                       or _misnamed(answer, subject, rivals, named, sub))
                 if rival:
@@ -345,8 +347,10 @@ def _windows(cls: list[Clause], answer: str) -> list[Clause]:
 
 
 def _cue(point: str, point_spans: dict, answer: str, w: Clause,
-         matched: list[tuple[Concept, float, list[tuple[int, int]]]], sub: tuple[Clause, ...]) -> tuple[str, str]:
-    """The first cue that fires in window ``w`` (and, for an antonym, the point's side of it), or ("", "")."""
+         matched: list[tuple[Concept, float, list[tuple[int, int]]]], sub: tuple[Clause, ...],
+         point_all: Mapping[str, list[tuple[int, int]]]) -> tuple[str, str]:
+    """The first cue that fires in window ``w`` (and, for an antonym, the point's side of it), or ("", "");
+    ``point_all``: every place of each concept in the point."""
     text = answer[w.start : w.end]
     pairs = [(point_spans[c.key], (sp[0][0] - w.start, sp[0][1] - w.start)) for c, _, sp in matched]
     reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
@@ -381,8 +385,11 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     if not reason:
         reason = role_swap(point, [point_spans[c.key] for c, _, _ in matched], text,
                            [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
+    here = [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched]
     if not reason:
-        reason = replaced(point, text, [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
+        reason = replaced(point, text, here)
+    if not reason:
+        reason = slot_swap(point, [point_all.get(c.key, []) for c, _, _ in matched], text, here)
     return reason, ""
 
 
