@@ -38,6 +38,8 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
+from ..text import CJK
+
 # Words that contain a negation character but do not negate.
 _NOT_NEGATION = ("不同", "不断", "不仅", "不过", "不少", "不止", "不只", "非常", "无论", "不管", "不久", "不错", "毫无疑问",
                  "无损", "非线性", "并非只", "不单", "无监督", "非结构化", "未来", "不定长", "无限", "差不多", "差不太多",
@@ -756,8 +758,7 @@ def slot_swap(point: str, point_spans: Sequence[Sequence[tuple[int, int]]], clau
     for i, spans in enumerate(point_spans):
         for a, b in spans:
             left, right = point[:a].rstrip()[-1:], point[b:].lstrip()[:2]
-            if not (left and len(right) == 2 and _CJK_PAIR.fullmatch(right) and re.fullmatch(r"[\u4e00-\u9fff]", left)) \
-                    or set(left + right) & _FRAME_STOP:
+            if not (CJK.fullmatch(left) and _CJK_PAIR.fullmatch(right)) or set(left + right) & _FRAME_STOP:
                 continue
             if any(framed(clause, x, y, left, right) for x, y in clause_spans[i]):
                 continue

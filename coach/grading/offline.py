@@ -352,7 +352,8 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
     """The first cue that fires in window ``w`` (and, for an antonym, the point's side of it), or ("", "");
     ``point_all``: every place of each concept in the point."""
     text = answer[w.start : w.end]
-    pairs = [(point_spans[c.key], (sp[0][0] - w.start, sp[0][1] - w.start)) for c, _, sp in matched]
+    shifted = [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched]  # each term's places in ``text``
+    pairs = [(point_spans[c.key], places[0]) for (c, _, _), places in zip(matched, shifted)]
     reason = negation_flip(point, [p for p, _ in pairs], text, [q for _, q in pairs])
     if reason:
         return reason, ""
@@ -367,11 +368,10 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
                 continue  # the point's "not" is in the window's other clause: "不改动训练，直接把权重量化成 INT8"
             if reason:
                 return reason, ""
-    reason = polar_flip(point, [point_spans[c.key] for c, _, _ in matched], text,
-                        [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
+    reason = polar_flip(point, [point_spans[c.key] for c, _, _ in matched], text, shifted)
     if reason:
         return reason, ""
-    reason = antonym(point, text, [(a - w.start, b - w.start) for _, _, sp in matched for a, b in sp])
+    reason = antonym(point, text, [s for sp in shifted for s in sp])
     if reason:
         return reason, reason.split("”", 1)[0].lstrip("“")
     reason = wrong_number(point, text)
@@ -383,13 +383,11 @@ def _cue(point: str, point_spans: dict, answer: str, w: Clause,
         subject = point_spans[first[0].key]
         reason = swapped(point, subject, text, [(a - w.start, b - w.start) for a, b in first[2]])
     if not reason:
-        reason = role_swap(point, [point_spans[c.key] for c, _, _ in matched], text,
-                           [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched])
-    here = [[(a - w.start, b - w.start) for a, b in sp] for _, _, sp in matched]
+        reason = role_swap(point, [point_spans[c.key] for c, _, _ in matched], text, shifted)
     if not reason:
-        reason = replaced(point, text, here)
+        reason = replaced(point, text, shifted)
     if not reason:
-        reason = slot_swap(point, [point_all.get(c.key, []) for c, _, _ in matched], text, here)
+        reason = slot_swap(point, [point_all.get(c.key, []) for c, _, _ in matched], text, shifted)
     return reason, ""
 
 
